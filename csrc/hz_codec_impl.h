@@ -1,0 +1,408 @@
+/* The per-image pipeline of the C core, compiled once per instruction set.
+ *
+ * Included by hz_kernels_generic.c and hz_kernels_avx2.c with HZ_FN(name)
+ * defined to give each copy its own names; hz_codec.c picks one at run time.
+ *
+ * Blocks are processed eight at a time in "lane" layout: d[k][l] is
+ * coefficient (or sample) k of the block in lane l. Every 1-D DCT pass then
+ * runs the shared scalar math of hz_block.h across the eight lanes, which
+ * the compiler turns into one SIMD instruction per operation.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hz_block.h"
+#include "hz_codec_internal.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define HZ_LANES _Pragma("GCC ivdep") for (int l = 0; l < 8; l++)
+#else
+#define HZ_LANES for (int l = 0; l < 8; l++)
+#endif
+
+typedef int32_t hz_lanes[64][8];
+
+/* ---- moving 8x8 sample blocks in and out of lane layout ----------------- */
+
+#if defined(__SSE2__)
+/* Transpose eight 8-byte rows m[0..7] (low halves) into eight 8-byte columns. */
+static inline void HZ_FN(transpose8x8_u8)(__m128i m[8])
+{
+    __m128i a0 = _mm_unpacklo_epi8(m[0], m[1]), a1 = _mm_unpacklo_epi8(m[2], m[3]);
+    __m128i a2 = _mm_unpacklo_epi8(m[4], m[5]), a3 = _mm_unpacklo_epi8(m[6], m[7]);
+    __m128i b0 = _mm_unpacklo_epi16(a0, a1), b1 = _mm_unpackhi_epi16(a0, a1);
+    __m128i b2 = _mm_unpacklo_epi16(a2, a3), b3 = _mm_unpackhi_epi16(a2, a3);
+    __m128i c0 = _mm_unpacklo_epi32(b0, b2), c1 = _mm_unpackhi_epi32(b0, b2);
+    __m128i c2 = _mm_unpacklo_epi32(b1, b3), c3 = _mm_unpackhi_epi32(b1, b3);
+    m[0] = c0; m[1] = _mm_srli_si128(c0, 8);
+    m[2] = c1; m[3] = _mm_srli_si128(c1, 8);
+    m[4] = c2; m[5] = _mm_srli_si128(c2, 8);
+    m[6] = c3; m[7] = _mm_srli_si128(c3, 8);
+}
+#endif
+
+/* d[r*8+c][l] = src[l][r*stride + c] - 128 */
+static inline void HZ_FN(load_samples)(const uint8_t *const src[8], ptrdiff_t stride, hz_lanes d)
+{
+    for (int r = 0; r < 8; r++) {
+#if defined(__SSE2__)
+        __m128i m[8];
+        for (int l = 0; l < 8; l++) m[l] = _mm_loadl_epi64((const __m128i *)(src[l] + r * stride));
+        HZ_FN(transpose8x8_u8)(m);
+        for (int c = 0; c < 8; c++) {
+#if defined(__AVX2__)
+            __m256i v = _mm256_sub_epi32(_mm256_cvtepu8_epi32(m[c]), _mm256_set1_epi32(128));
+            _mm256_storeu_si256((__m256i *)d[r * 8 + c], v);
+#else
+            __m128i z = _mm_setzero_si128();
+            __m128i w = _mm_unpacklo_epi8(m[c], z);
+            __m128i off = _mm_set1_epi32(128);
+            _mm_storeu_si128((__m128i *)d[r * 8 + c], _mm_sub_epi32(_mm_unpacklo_epi16(w, z), off));
+            _mm_storeu_si128((__m128i *)(d[r * 8 + c] + 4), _mm_sub_epi32(_mm_unpackhi_epi16(w, z), off));
+#endif
+        }
+#else
+        for (int c = 0; c < 8; c++)
+            for (int l = 0; l < 8; l++) d[r * 8 + c][l] = (int32_t)src[l][r * stride + c] - 128;
+#endif
+    }
+}
+
+/* dst[l][r*stride + c] = range_limit(d[r*8+c][l]) for lanes l < nl. */
+static inline void HZ_FN(store_samples)(hz_lanes d, uint8_t *const dst[8], ptrdiff_t stride, int nl)
+{
+    for (int k = 0; k < 64; k++) {
+        HZ_LANES { d[k][l] = hz_idct_range_limit(d[k][l]); }
+    }
+    for (int r = 0; r < 8; r++) {
+#if defined(__SSE2__)
+        __m128i m[8];
+        for (int c = 0; c < 8; c++) {
+            __m128i lo = _mm_loadu_si128((const __m128i *)d[r * 8 + c]);
+            __m128i hi = _mm_loadu_si128((const __m128i *)(d[r * 8 + c] + 4));
+            __m128i w = _mm_packs_epi32(lo, hi);
+            m[c] = _mm_packus_epi16(w, w);
+        }
+        HZ_FN(transpose8x8_u8)(m);
+        for (int l = 0; l < nl; l++) _mm_storel_epi64((__m128i *)(dst[l] + r * stride), m[l]);
+#else
+        for (int l = 0; l < nl; l++)
+            for (int c = 0; c < 8; c++) dst[l][r * stride + c] = (uint8_t)d[r * 8 + c][l];
+#endif
+    }
+}
+
+/* ---- the block math across lanes --------------------------------------- */
+
+static inline void HZ_FN(fdct_lanes)(hz_lanes d)
+{
+    for (int r = 0; r < 8; r++) {
+        HZ_LANES { hz_fdct_1d(&d[r * 8][l], 8, 0); }
+    }
+    for (int c = 0; c < 8; c++) {
+        HZ_LANES { hz_fdct_1d(&d[c][l], 64, 1); }
+    }
+}
+
+static inline void HZ_FN(idct_lanes)(hz_lanes d)
+{
+    for (int c = 0; c < 8; c++) {
+        HZ_LANES { hz_idct_1d(&d[c][l], 64, 0); }
+    }
+    for (int r = 0; r < 8; r++) {
+        HZ_LANES { hz_idct_1d(&d[r * 8][l], 8, 1); }
+    }
+}
+
+/* Quantise in place (d <- quantised value); also dequantise into deq when given. */
+static inline void HZ_FN(quantize_lanes)(hz_lanes d, const hz_divisor_table *t, hz_lanes deq)
+{
+    for (int k = 0; k < 64; k++) {
+        const int32_t q = t->qval[k], rc = t->recip[k], sh = t->shift[k];
+        HZ_LANES
+        {
+            int32_t v = hz_quantize(d[k][l], q, rc, sh);
+            d[k][l] = v;
+            if (deq) deq[k][l] = v * q;
+        }
+    }
+}
+
+static inline void HZ_FN(dequantize_lanes)(hz_lanes d, const uint16_t *table)
+{
+    for (int k = 0; k < 64; k++) {
+        const int32_t q = table[k];
+        HZ_LANES { d[k][l] *= q; }
+    }
+}
+
+/* ---- forward: RGB rows -> component planes ----------------------------- */
+
+/* One source row, edge-extended to ext columns, converted to Y, Cb, Cr. */
+static void HZ_FN(convert_row)(const uint8_t *src, int width, int channels, int ext, uint8_t *rgb, uint8_t *y,
+                               uint8_t *cb, uint8_t *cr)
+{
+    if (channels == 1) {
+        memcpy(y, src, (size_t)width);
+        memset(y + width, src[width - 1], (size_t)(ext - width));
+        return;
+    }
+    memcpy(rgb, src, (size_t)width * 3);
+    for (int x = width; x < ext; x++) {
+        rgb[3 * x] = src[3 * width - 3];
+        rgb[3 * x + 1] = src[3 * width - 2];
+        rgb[3 * x + 2] = src[3 * width - 1];
+    }
+    for (int x = 0; x < ext; x++) {
+        int32_t r = rgb[3 * x], g = rgb[3 * x + 1], b = rgb[3 * x + 2];
+        y[x] = (uint8_t)hz_rgb_y(r, g, b);
+        cb[x] = (uint8_t)hz_rgb_cb(r, g, b);
+        cr[x] = (uint8_t)hz_rgb_cr(r, g, b);
+    }
+}
+
+/* Build the component planes of one image (edge replication and
+ * downsampling exactly as jcprepct.c / jcsample.c do). */
+static void HZ_FN(build_planes)(const hz_layout *L, const uint8_t *img, uint8_t *s)
+{
+    const int H = L->height, W = L->width, C = L->channels;
+    const hz_component *cy = &L->comp[0];
+    uint8_t *rgb = s + L->off_rgb;
+    uint8_t *plane[3];
+    for (int c = 0; c < L->ncomp; c++) plane[c] = s + L->off_plane[c];
+    const ptrdiff_t ystride = L->stride[0];
+    const ptrdiff_t row_bytes = (ptrdiff_t)W * C;
+
+    if (L->ncomp == 1 || (L->h_samp == 1 && L->v_samp == 1)) {
+        /* No downsampling: every plane row is a converted (replicated) source row. */
+        for (int r = 0; r < cy->blocks_high * 8; r++) {
+            const uint8_t *src = img + (ptrdiff_t)(r < H ? r : H - 1) * row_bytes;
+            HZ_FN(convert_row)(src, W, C, L->ext, rgb, plane[0] + r * ystride,
+                               L->ncomp > 1 ? plane[1] + r * L->stride[1] : NULL,
+                               L->ncomp > 1 ? plane[2] + r * L->stride[2] : NULL);
+        }
+        return;
+    }
+
+    const hz_component *cc = &L->comp[1];
+    const ptrdiff_t cstride = L->stride[1];
+    uint8_t *cbrow[2] = {s + L->off_crow[0], s + L->off_crow[1]};
+    uint8_t *crrow[2] = {s + L->off_crow[2], s + L->off_crow[3]};
+    uint8_t *ytmp = s + L->off_ytmp;
+    const int fv = L->v_samp;               /* 1 (4:2:2) or 2 (4:2:0) */
+    const int real_rows = (H + fv - 1) / fv; /* chroma rows from real (or row-group-padded) data */
+    const int cols = cc->blocks_wide * 8;
+
+    for (int rc = 0; rc < real_rows; rc++) {
+        for (int j = 0; j < fv; j++) {
+            int r = rc * fv + j;
+            const uint8_t *src = img + (ptrdiff_t)(r < H ? r : H - 1) * row_bytes;
+            uint8_t *yrow = r < cy->blocks_high * 8 ? plane[0] + r * ystride : ytmp;
+            HZ_FN(convert_row)(src, W, C, L->ext, rgb, yrow, cbrow[j], crrow[j]);
+        }
+        uint8_t *ob = plane[1] + rc * cstride, *orr = plane[2] + rc * cstride;
+        if (fv == 1) {
+            for (int x = 0; x < cols; x++) {
+                ob[x] = (uint8_t)hz_down_h2v1(cbrow[0][2 * x], cbrow[0][2 * x + 1], x);
+                orr[x] = (uint8_t)hz_down_h2v1(crrow[0][2 * x], crrow[0][2 * x + 1], x);
+            }
+        } else {
+            for (int x = 0; x < cols; x++) {
+                ob[x] = (uint8_t)hz_down_h2v2(cbrow[0][2 * x], cbrow[0][2 * x + 1], cbrow[1][2 * x], cbrow[1][2 * x + 1], x);
+                orr[x] = (uint8_t)hz_down_h2v2(crrow[0][2 * x], crrow[0][2 * x + 1], crrow[1][2 * x], crrow[1][2 * x + 1], x);
+            }
+        }
+    }
+    /* Luma rows beyond the last row group replicate the last image row. */
+    for (int r = real_rows * fv; r < cy->blocks_high * 8; r++)
+        memcpy(plane[0] + r * ystride, plane[0] + (ptrdiff_t)(H - 1) * ystride, (size_t)ystride);
+    /* Chroma rows beyond the real ones replicate the last downsampled row (jcprepct.c). */
+    for (int rc = real_rows; rc < cc->blocks_high * 8; rc++) {
+        memcpy(plane[1] + rc * cstride, plane[1] + (ptrdiff_t)(real_rows - 1) * cstride, (size_t)cstride);
+        memcpy(plane[2] + rc * cstride, plane[2] + (ptrdiff_t)(real_rows - 1) * cstride, (size_t)cstride);
+    }
+}
+
+/* ---- inverse: component samples -> pixels ------------------------------ */
+
+/* Upsample one chroma row to full resolution into out[0..2*dw) (jdsample.c). */
+static void HZ_FN(upsample_row)(const uint8_t *row, const uint8_t *nb, int dw, int vertical, int32_t *cs,
+                                int32_t *out)
+{
+    if (dw <= 2) { /* libjpeg-turbo uses plain replication for such narrow components */
+        for (int x = 0; x < dw; x++) out[2 * x] = out[2 * x + 1] = row[x];
+        return;
+    }
+    if (vertical) {
+        for (int x = 0; x < dw; x++) cs[x] = 3 * row[x] + nb[x];
+        out[0] = hz_up_h2v2_even(cs[0], cs[0]);
+        out[1] = hz_up_h2v2_odd(cs[0], cs[1]);
+        for (int x = 1; x < dw - 1; x++) {
+            out[2 * x] = hz_up_h2v2_even(cs[x - 1], cs[x]);
+            out[2 * x + 1] = hz_up_h2v2_odd(cs[x], cs[x + 1]);
+        }
+        out[2 * dw - 2] = hz_up_h2v2_even(cs[dw - 2], cs[dw - 1]);
+        out[2 * dw - 1] = hz_up_h2v2_odd(cs[dw - 1], cs[dw - 1]);
+    } else {
+        out[0] = row[0];
+        out[1] = hz_up_h2v1_odd(row[0], row[1]);
+        for (int x = 1; x < dw - 1; x++) {
+            out[2 * x] = hz_up_h2v1_even(row[x - 1], row[x]);
+            out[2 * x + 1] = hz_up_h2v1_odd(row[x], row[x + 1]);
+        }
+        out[2 * dw - 2] = hz_up_h2v1_even(row[dw - 2], row[dw - 1]);
+        out[2 * dw - 1] = row[dw - 1];
+    }
+}
+
+static void HZ_FN(emit_pixels)(const hz_layout *L, const uint8_t *s_const, uint8_t *s, uint8_t *out)
+{
+    const int H = L->height, W = L->width;
+    const uint8_t *plane[3];
+    for (int c = 0; c < L->ncomp; c++) plane[c] = s_const + L->off_recon[c];
+    if (L->ncomp == 1) {
+        for (int y = 0; y < H; y++) memcpy(out + (ptrdiff_t)y * W, plane[0] + y * L->stride[0], (size_t)W);
+        return;
+    }
+    int32_t *ucb = (int32_t *)(s + L->off_up[0]), *ucr = (int32_t *)(s + L->off_up[1]);
+    int32_t *cs = (int32_t *)(s + L->off_up[2]);
+    const hz_component *cc = &L->comp[1];
+    for (int y = 0; y < H; y++) {
+        const uint8_t *yrow = plane[0] + y * L->stride[0];
+        uint8_t *o = out + (ptrdiff_t)y * W * 3;
+        const uint8_t *cbr, *crr;
+        if (L->h_samp == 1 && L->v_samp == 1) {
+            cbr = plane[1] + y * L->stride[1];
+            crr = plane[2] + y * L->stride[2];
+            for (int x = 0; x < W; x++) {
+                int32_t Y = yrow[x], cb = cbr[x], cr = crr[x];
+                o[3 * x] = (uint8_t)hz_ycc_r(Y, cb, cr);
+                o[3 * x + 1] = (uint8_t)hz_ycc_g(Y, cb, cr);
+                o[3 * x + 2] = (uint8_t)hz_ycc_b(Y, cb, cr);
+            }
+            continue;
+        }
+        int rc = y / L->v_samp, nbr = rc;
+        if (L->v_samp == 2) /* context row above for even rows, below for odd (jdmainct.c) */
+            nbr = (y & 1) ? (rc + 1 < cc->height ? rc + 1 : cc->height - 1) : (rc > 0 ? rc - 1 : 0);
+        HZ_FN(upsample_row)(plane[1] + rc * L->stride[1], plane[1] + nbr * L->stride[1], cc->width, L->v_samp == 2, cs, ucb);
+        HZ_FN(upsample_row)(plane[2] + rc * L->stride[2], plane[2] + nbr * L->stride[2], cc->width, L->v_samp == 2, cs, ucr);
+        for (int x = 0; x < W; x++) {
+            int32_t Y = yrow[x], cb = ucb[x], cr = ucr[x];
+            o[3 * x] = (uint8_t)hz_ycc_r(Y, cb, cr);
+            o[3 * x + 1] = (uint8_t)hz_ycc_g(Y, cb, cr);
+            o[3 * x + 2] = (uint8_t)hz_ycc_b(Y, cb, cr);
+        }
+    }
+}
+
+/* ---- lane groups -------------------------------------------------------- */
+
+/* Pointers to the 8 blocks of group g in plane base (class: luma or chroma). */
+static inline int HZ_FN(group_ptrs)(const hz_layout *L, int cls, int g, uint8_t *base, int recon, uint8_t *ptr[8],
+                                    int16_t *const *coef_arrays, int image, int16_t *cptr[8])
+{
+    int first = g * 8, count = L->nblocks[cls] - first;
+    if (count > 8) count = 8;
+    for (int l = 0; l < 8; l++) {
+        int b = first + (l < count ? l : count - 1); /* idle lanes repeat the last block */
+        int comp, bi, bj;
+        hz_block_position(L, cls, b, &comp, &bi, &bj);
+        ptr[l] = base + (recon ? L->off_recon[comp] : L->off_plane[comp]) + (ptrdiff_t)bi * 8 * L->stride[comp] + bj * 8;
+        if (coef_arrays) {
+            const hz_component *cp = &L->comp[comp];
+            cptr[l] = coef_arrays[comp] + (((ptrdiff_t)image * cp->blocks_high + bi) * cp->blocks_wide + bj) * 64;
+        }
+    }
+    return count;
+}
+
+static inline ptrdiff_t HZ_FN(group_stride)(const hz_layout *L, int cls) { return L->stride[cls == 0 ? 0 : 1]; }
+
+static inline void HZ_FN(store_coefs)(const hz_lanes d, int16_t *const cptr[8], int nl)
+{
+    for (int l = 0; l < nl; l++)
+        for (int k = 0; k < 64; k++) cptr[l][k] = (int16_t)d[k][l];
+}
+
+/* Process one image: forward once, then every quality row. */
+void HZ_FN(hz_process_image)(const hz_job *job, const hz_layout *L, int i, uint8_t *s)
+{
+    const uint8_t *img = job->images + (ptrdiff_t)i * L->image_bytes;
+    HZ_FN(build_planes)(L, img, s);
+    int16_t *fd = (int16_t *)(s + L->off_fdct); /* saved forward DCT, when nq > 1 */
+    hz_lanes d, deq;
+    const int want_pixels = job->pixels != NULL;
+
+    if (job->nq > 1) {
+        int gi = 0;
+        for (int cls = 0; cls < 2; cls++)
+            for (int g = 0; g < L->ngroups[cls]; g++, gi++) {
+                uint8_t *ptr[8];
+                HZ_FN(group_ptrs)(L, cls, g, s, 0, ptr, NULL, 0, NULL);
+                HZ_FN(load_samples)((const uint8_t *const *)ptr, HZ_FN(group_stride)(L, cls), d);
+                HZ_FN(fdct_lanes)(d);
+                int16_t *dst = fd + (ptrdiff_t)gi * 512;
+                for (int k = 0; k < 64; k++) HZ_LANES { dst[k * 8 + l] = (int16_t)d[k][l]; }
+            }
+    }
+    for (int q = 0; q < job->nq; q++) {
+        const int quality = job->qualities[(ptrdiff_t)q * job->n + i];
+        int16_t *const *coefs = job->coefs ? job->coefs + (ptrdiff_t)q * L->ncomp : NULL;
+        int gi = 0;
+        for (int cls = 0; cls < 2; cls++) {
+            const hz_divisor_table *t = hz_divisors(quality, cls);
+            for (int g = 0; g < L->ngroups[cls]; g++, gi++) {
+                uint8_t *ptr[8], *rptr[8];
+                int16_t *cptr[8];
+                int nl = HZ_FN(group_ptrs)(L, cls, g, s, 0, ptr, coefs, i, cptr);
+                if (job->nq > 1) {
+                    const int16_t *src = fd + (ptrdiff_t)gi * 512;
+                    for (int k = 0; k < 64; k++) HZ_LANES { d[k][l] = src[k * 8 + l]; }
+                } else {
+                    HZ_FN(load_samples)((const uint8_t *const *)ptr, HZ_FN(group_stride)(L, cls), d);
+                    HZ_FN(fdct_lanes)(d);
+                }
+                HZ_FN(quantize_lanes)(d, t, want_pixels ? deq : NULL);
+                if (coefs) HZ_FN(store_coefs)(d, cptr, nl);
+                if (want_pixels) {
+                    HZ_FN(group_ptrs)(L, cls, g, s, 1, rptr, NULL, 0, NULL);
+                    HZ_FN(idct_lanes)(deq);
+                    HZ_FN(store_samples)(deq, rptr, HZ_FN(group_stride)(L, cls), nl);
+                }
+            }
+        }
+        if (want_pixels)
+            HZ_FN(emit_pixels)(L, s, s, job->pixels + ((ptrdiff_t)q * job->n + i) * L->image_bytes);
+    }
+}
+
+/* Decode one image from stored coefficients with its own tables. */
+void HZ_FN(hz_reconstruct_image)(const int16_t *const *coefs, const uint16_t *tables, const hz_layout *L, int i,
+                                 uint8_t *s, uint8_t *out)
+{
+    hz_lanes d;
+    for (int cls = 0; cls < 2; cls++) {
+        const uint16_t *table = tables + ((ptrdiff_t)i * 2 + cls) * 64;
+        for (int g = 0; g < L->ngroups[cls]; g++) {
+            uint8_t *rptr[8];
+            int16_t *cptr[8];
+            int nl = HZ_FN(group_ptrs)(L, cls, g, s, 1, rptr, (int16_t *const *)coefs, i, cptr);
+            for (int l = 0; l < 8; l++) {
+                const int16_t *src = cptr[l < nl ? l : nl - 1];
+                for (int k = 0; k < 64; k++) d[k][l] = src[k];
+            }
+            HZ_FN(dequantize_lanes)(d, table);
+            HZ_FN(idct_lanes)(d);
+            HZ_FN(store_samples)(d, rptr, HZ_FN(group_stride)(L, cls), nl);
+        }
+    }
+    HZ_FN(emit_pixels)(L, s, s, out + (ptrdiff_t)i * L->image_bytes);
+}

@@ -1,0 +1,19 @@
+/* A small parallel-for over plain pthreads.
+ *
+ * pthreads rather than OpenMP: a process that forks (PyTorch DataLoader
+ * workers) must not inherit a busy OpenMP runtime, and each call sets its
+ * own thread count. */
+#ifndef HZ_PARALLEL_H
+#define HZ_PARALLEL_H
+
+#include "hz_common.h"
+
+/* body(ctx, begin, end, scratch) processes items [begin, end); scratch is a
+ * per-thread buffer of scratch_bytes (64-byte aligned) reused across calls. */
+typedef void (*hz_range_fn)(void *ctx, int64_t begin, int64_t end, uint8_t *scratch);
+
+/* Run body over [0, n) on up to num_threads threads (the caller included).
+ * Returns HZ_OK, or HZ_ERR_NOMEM when scratch cannot be allocated. */
+int hz_parallel_for(int64_t n, int num_threads, size_t scratch_bytes, hz_range_fn body, void *ctx);
+
+#endif /* HZ_PARALLEL_H */

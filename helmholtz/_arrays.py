@@ -1,0 +1,194 @@
+"""One place that validates and normalises arrays at the Python boundary.
+
+Inputs may be NumPy arrays, CPU torch tensors, CuPy arrays, or anything that
+speaks the buffer protocol or DLPack. They are viewed (never copied unless
+they are non-contiguous) as uint8 ``(N, H, W, C)`` batches, and results are
+handed back in the kind of array that came in.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["Batch", "as_batch", "as_qualities", "check_subsampling", "SUBSAMPLINGS"]
+
+SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
+
+
+@dataclass
+class Batch:
+    """A validated image batch.
+
+    Attributes
+    ----------
+    array : Any
+        ``(N, H, W, C)`` uint8, C-contiguous; a NumPy array, or a CuPy array
+        / torch CUDA tensor for the GPU backend.
+    shape : tuple
+        The caller's original shape, restored on output.
+    wrap : callable
+        Turns a NumPy (or device) result back into the caller's kind.
+    device : str
+        ``"cpu"`` or ``"cuda"``.
+    """
+
+    array: Any
+    shape: tuple
+    wrap: Callable[[Any], Any]
+    device: str = "cpu"
+    kind: str = "numpy"
+
+    @property
+    def n(self) -> int:
+        return self.array.shape[0]
+
+
+def _identity(x):
+    return x
+
+
+def _torch_wrap(x):
+    import torch
+
+    if isinstance(x, np.ndarray):
+        return torch.from_numpy(x)
+    return torch.from_dlpack(x)
+
+
+def _batch_shape(shape: tuple, name: str) -> tuple:
+    """Map an image shape to (N, H, W, C) or raise a ValueError naming the problem."""
+    ndim = len(shape)
+    if ndim == 2:
+        batch = (1, shape[0], shape[1], 1)
+    elif ndim == 3:
+        batch = (1,) + tuple(shape)
+    elif ndim == 4:
+        batch = tuple(shape)
+    else:
+        raise ValueError(
+            f"{name} must have shape (H, W), (H, W, C) or (N, H, W, C) with C in (1, 3); got {ndim} dimensions {tuple(shape)}"
+        )
+    n, h, w, c = batch
+    if c not in (1, 3):
+        raise ValueError(f"{name} must have 1 (grayscale) or 3 (RGB) channels in the last axis; got shape {tuple(shape)} with {c}")
+    if n == 0:
+        raise ValueError(f"{name} is an empty batch (shape {tuple(shape)}); pass at least one image")
+    if h == 0 or w == 0:
+        raise ValueError(f"{name} has a zero-size image (shape {tuple(shape)}); height and width must be >= 1")
+    if h > 65500 or w > 65500:
+        raise ValueError(f"{name}: JPEG images are at most 65500 pixels on a side; got shape {tuple(shape)}")
+    return batch
+
+
+def _is_torch(x) -> bool:
+    return type(x).__module__.startswith("torch") and hasattr(x, "device")
+
+
+def _is_cupy(x) -> bool:
+    return type(x).__module__.startswith("cupy")
+
+
+def as_batch(images: Any, name: str = "images") -> Batch:
+    """Validate ``images`` and view them as a C-contiguous uint8 (N, H, W, C) batch.
+
+    Raises
+    ------
+    TypeError
+        If ``images`` is not an array-like of dtype uint8.
+    ValueError
+        If the rank, the channel count or a size is not acceptable.
+    """
+    wrap: Callable = _identity
+    device, kind = "cpu", "numpy"
+    if isinstance(images, np.ndarray):
+        arr = images
+    elif _is_torch(images):
+        kind = "torch"
+        if images.device.type == "cuda":
+            device = "cuda"
+            arr = images
+        elif images.device.type != "cpu":
+            raise TypeError(f"{name}: tensors on device {images.device} are not supported; use a CPU or CUDA tensor")
+        else:
+            import torch
+
+            if images.dtype != torch.uint8:
+                raise TypeError(f"{name} must have dtype uint8; got torch tensor of dtype {images.dtype}")
+            arr = np.from_dlpack(images.detach())
+            wrap = _torch_wrap
+    elif _is_cupy(images):
+        device, kind, arr = "cuda", "cupy", images
+    else:
+        try:
+            arr = np.asarray(memoryview(images)) if not hasattr(images, "__array_interface__") else np.asarray(images)
+        except TypeError:
+            if hasattr(images, "__dlpack__"):
+                arr = np.from_dlpack(images)
+            else:
+                raise TypeError(
+                    f"{name} must be a NumPy array, a torch or CuPy tensor, or support the buffer protocol or DLPack; got {type(images).__name__}"
+                ) from None
+    dtype = arr.dtype
+    if str(dtype) not in ("uint8", "torch.uint8"):
+        raise TypeError(f"{name} must have dtype uint8; got {dtype}")
+    shape = tuple(arr.shape)
+    batch_shape = _batch_shape(shape, name)
+    if device == "cpu":
+        arr = np.ascontiguousarray(arr).reshape(batch_shape)
+    else:
+        arr = arr.reshape(batch_shape)
+        if kind == "cupy":
+            import cupy
+
+            arr = cupy.ascontiguousarray(arr)
+        else:
+            arr = arr.contiguous()
+    return Batch(arr, shape, wrap, device, kind)
+
+
+def as_qualities(quality: Any, n: int, name: str = "quality") -> np.ndarray:
+    """Validate ``quality`` (an int or one int per image) and return int32 (n,)."""
+    if isinstance(quality, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an int in 1..100 or a sequence of such ints; got a bool")
+    if np.ndim(quality) == 0:
+        try:
+            q = operator.index(quality)
+        except TypeError:
+            raise TypeError(f"{name} must be an int in 1..100 or one int per image; got {quality!r}") from None
+        values = np.full(n, q, dtype=np.int64)
+    else:
+        values = np.asarray(quality)
+        if values.ndim != 1:
+            raise ValueError(f"{name} must be an int or a 1-D sequence with one int per image; got shape {values.shape}")
+        if values.dtype.kind not in "iu":
+            raise TypeError(f"{name} must hold integers; got dtype {values.dtype}")
+        if values.shape[0] != n:
+            raise ValueError(f"{name} has {values.shape[0]} entries but there are {n} images; give one int or one per image")
+        values = values.astype(np.int64)
+    if values.size and (values.min() < 1 or values.max() > 100):
+        bad = values[(values < 1) | (values > 100)][0]
+        raise ValueError(f"{name} must be in 1..100; got {int(bad)}")
+    return values.astype(np.int32)
+
+
+def as_quality_list(qualities: Any, name: str = "qualities") -> np.ndarray:
+    """Validate a non-empty list of qualities (one result per entry) -> int32 (Q,)."""
+    values = np.asarray(qualities)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of ints in 1..100; got {qualities!r}")
+    if values.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers; got dtype {values.dtype}")
+    if values.min() < 1 or values.max() > 100:
+        raise ValueError(f"{name} must be in 1..100; got {values.tolist()}")
+    return values.astype(np.int32)
+
+
+def check_subsampling(subsampling: Any) -> str:
+    """Return a valid subsampling name or raise ValueError naming the choices."""
+    if subsampling not in SUBSAMPLINGS:
+        raise ValueError(f"subsampling must be one of {', '.join(repr(s) for s in SUBSAMPLINGS)}; got {subsampling!r}")
+    return subsampling

@@ -1,0 +1,332 @@
+"""The JPEG lossy path, exact to libjpeg-turbo as Pillow runs it.
+
+``roundtrip(images, q)`` returns exactly the pixels of::
+
+    Image.fromarray(img).save(buf, "JPEG", quality=q, subsampling=s)
+    np.asarray(Image.open(buf))
+
+for every image of a batch, and ``coefficients(images, q)`` the quantised DCT
+coefficients stored in that file, without writing a file. Many qualities
+share one forward transform through :func:`roundtrip_many` and
+:func:`coefficients_many`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import _reference as ref
+from . import backends as _backends
+from ._arrays import as_batch, as_qualities, as_quality_list, check_subsampling
+
+__all__ = [
+    "Coefficients",
+    "quant_tables",
+    "roundtrip",
+    "roundtrip_many",
+    "coefficients",
+    "coefficients_many",
+    "reconstruct",
+    "ZIGZAG",
+]
+
+ZIGZAG = ref.ZIGZAG.copy()
+
+
+def quant_tables(quality: int, *, baseline: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Return the luminance and chrominance quantisation tables for ``quality``.
+
+    Parameters
+    ----------
+    quality : int
+        JPEG quality, 1..100 (IJG scale).
+    baseline : bool, optional
+        Clamp entries to 1..255 as baseline JPEG (and Pillow) does; with
+        ``False`` entries may reach 32767.
+
+    Returns
+    -------
+    luma, chroma : ndarray
+        uint16 arrays of shape (8, 8) in natural (row-major) order: the
+        Annex K tables scaled by ``5000 / q`` below 50 and ``200 - 2 q`` from 50.
+
+    Examples
+    --------
+    >>> luma, chroma = quant_tables(50)
+    >>> int(luma[0, 0]), int(chroma[0, 0])
+    (16, 17)
+    """
+    q = as_qualities(quality, 1)[0]
+    return (
+        ref.quant_table(ref.ANNEX_K_LUMA, q, baseline).astype(np.uint16),
+        ref.quant_table(ref.ANNEX_K_CHROMA, q, baseline).astype(np.uint16),
+    )
+
+
+def _tables_for(qualities: np.ndarray) -> np.ndarray:
+    """uint16 (N, 2, 8, 8) luma/chroma tables for an int array of N qualities."""
+    lut = np.stack([np.stack(quant_tables(int(q))) for q in range(1, 101)])
+    return lut[np.asarray(qualities) - 1]
+
+
+@dataclass(frozen=True, eq=False)
+class Coefficients:
+    """Quantised DCT coefficients of a batch, as a baseline JPEG file holds them.
+
+    Attributes
+    ----------
+    components : tuple of arrays
+        One int16 array per JPEG component (Y, or Y, Cb, Cr), each of shape
+        ``(N, blocks_high, blocks_wide, 8, 8)``: block ``[n, i, j]`` covers
+        rows ``8i..8i+7`` and columns ``8j..8j+7`` of the component, and
+        ``[..., u, v]`` is the coefficient of vertical frequency ``u`` and
+        horizontal frequency ``v`` (natural order, not zigzag; index with
+        :data:`ZIGZAG` for zigzag order). Only blocks that hold image samples
+        are stored, as ``jpeg_read_coefficients`` returns them.
+    tables : array
+        uint16 ``(N, 2, 8, 8)``: the luminance and chrominance quantisation
+        tables of each image (natural order).
+    quality : array
+        int32 ``(N,)``: the quality of each image.
+    subsampling : str
+        ``"4:4:4"``, ``"4:2:2"`` or ``"4:2:0"`` (ignored for grayscale).
+    shape : tuple
+        The shape of the images that were transformed; :func:`reconstruct`
+        returns pixels of this shape.
+    """
+
+    components: tuple
+    tables: Any
+    quality: Any
+    subsampling: str
+    shape: tuple
+
+    @property
+    def batch_size(self) -> int:
+        """Number of images, N."""
+        return int(self.components[0].shape[0])
+
+    @property
+    def height(self) -> int:
+        return int(_image_dims(self.shape)[0])
+
+    @property
+    def width(self) -> int:
+        return int(_image_dims(self.shape)[1])
+
+    @property
+    def channels(self) -> int:
+        return 1 if len(self.components) == 1 else 3
+
+    def geometry(self) -> list[ref.ComponentGeometry]:
+        """The libjpeg layout (sampling factors, sample and block counts) of each component."""
+        return ref.component_geometry(self.height, self.width, self.channels, self.subsampling)
+
+
+def _image_dims(shape: tuple) -> tuple[int, int]:
+    return (shape[0], shape[1]) if len(shape) <= 3 else (shape[1], shape[2])
+
+
+def _threads(num_threads) -> int:
+    if num_threads is None:
+        return _backends.default_threads()
+    if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) or num_threads < 1:
+        raise ValueError(f"num_threads must be None or an int >= 1; got {num_threads!r}")
+    return int(num_threads)
+
+
+def _prepare(images, subsampling, backend, num_threads):
+    subsampling = check_subsampling(subsampling)
+    batch = as_batch(images)
+    return batch, subsampling, _backends.resolve(backend, batch.device), _threads(num_threads)
+
+
+def roundtrip(
+    images: Any,
+    quality: int | Sequence[int],
+    *,
+    subsampling: str = "4:2:0",
+    backend: str = "auto",
+    num_threads: int | None = None,
+) -> Any:
+    """JPEG-compress and decompress images exactly as Pillow (libjpeg-turbo) does.
+
+    Parameters
+    ----------
+    images : array_like
+        uint8 images of shape ``(H, W)`` (one grayscale image), ``(H, W, C)``
+        or ``(N, H, W, C)`` with ``C`` = 1 (grayscale) or 3 (RGB); any
+        ``H, W >= 1``. NumPy arrays, CPU torch tensors, and objects with the
+        buffer protocol or DLPack; CUDA tensors and CuPy arrays with
+        ``backend="cuda"``.
+    quality : int or sequence of int
+        JPEG quality 1..100, for all images or one per image.
+    subsampling : {"4:2:0", "4:2:2", "4:4:4"}
+        Chroma subsampling; ignored for grayscale images.
+    backend : {"auto", "cpu", "numpy", "cuda"}
+        Where to compute. ``"auto"`` takes the fastest one for the input.
+    num_threads : int, optional
+        Threads for the ``cpu`` backend; all available cores by default.
+
+    Returns
+    -------
+    array
+        uint8, the same shape and kind (NumPy array or torch tensor) as ``images``:
+        byte for byte what Pillow's ``save(..., "JPEG", quality=q,
+        subsampling=s)`` followed by ``Image.open`` gives.
+
+    Raises
+    ------
+    TypeError
+        If ``images`` is not uint8 or ``quality`` is not integral.
+    ValueError
+        For a bad shape, channel count, quality, subsampling or backend name.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from helmholtz import jpeg
+    >>> img = np.zeros((32, 32, 3), np.uint8)
+    >>> jpeg.roundtrip(img, 20).shape
+    (32, 32, 3)
+    """
+    batch, subsampling, be, threads = _prepare(images, subsampling, backend, num_threads)
+    qualities = as_qualities(quality, batch.n)[None, :]
+    out = be.roundtrip(batch.array, qualities, subsampling, threads)[0]
+    return batch.wrap(out.reshape(batch.shape))
+
+
+def roundtrip_many(
+    images: Any,
+    qualities: Sequence[int],
+    *,
+    subsampling: str = "4:2:0",
+    backend: str = "auto",
+    num_threads: int | None = None,
+) -> Any:
+    """Round-trip every image at each of several qualities, transforming once.
+
+    Colour conversion, downsampling and the forward DCT run once per image;
+    only quantisation and decoding run per quality.
+
+    Parameters
+    ----------
+    images : array_like
+        As for :func:`roundtrip`.
+    qualities : sequence of int
+        The qualities to apply, each 1..100.
+    subsampling, backend, num_threads
+        As for :func:`roundtrip`.
+
+    Returns
+    -------
+    array
+        uint8 of shape ``(len(qualities),) + images.shape``; entry ``k`` equals
+        ``roundtrip(images, qualities[k])``.
+    """
+    batch, subsampling, be, threads = _prepare(images, subsampling, backend, num_threads)
+    qlist = as_quality_list(qualities)
+    grid = np.ascontiguousarray(np.repeat(qlist[:, None], batch.n, axis=1))
+    out = be.roundtrip(batch.array, grid, subsampling, threads)
+    return batch.wrap(out.reshape((len(qlist),) + batch.shape))
+
+
+def _make_coefficients(batch, components, qualities, subsampling) -> Coefficients:
+    return Coefficients(tuple(components), _tables_for(qualities), qualities.copy(), subsampling, batch.shape)
+
+
+def coefficients(
+    images: Any,
+    quality: int | Sequence[int],
+    *,
+    subsampling: str = "4:2:0",
+    backend: str = "auto",
+    num_threads: int | None = None,
+) -> Coefficients:
+    """Quantised DCT coefficients of images, equal to those in Pillow's JPEG file.
+
+    Parameters
+    ----------
+    images, quality, subsampling, backend, num_threads
+        As for :func:`roundtrip`.
+
+    Returns
+    -------
+    Coefficients
+        int16 block grids per component with the tables and shape; see
+        :class:`Coefficients` for the layout.
+    """
+    batch, subsampling, be, threads = _prepare(images, subsampling, backend, num_threads)
+    q = as_qualities(quality, batch.n)
+    comps = be.forward(batch.array, q[None, :], subsampling, threads)[0]
+    return _make_coefficients(batch, comps, q, subsampling)
+
+
+def coefficients_many(
+    images: Any,
+    qualities: Sequence[int],
+    *,
+    subsampling: str = "4:2:0",
+    backend: str = "auto",
+    num_threads: int | None = None,
+) -> list[Coefficients]:
+    """Quantised coefficients at several qualities from one forward transform.
+
+    Returns
+    -------
+    list of Coefficients
+        Entry ``k`` equals ``coefficients(images, qualities[k])``.
+    """
+    batch, subsampling, be, threads = _prepare(images, subsampling, backend, num_threads)
+    qlist = as_quality_list(qualities)
+    grid = np.ascontiguousarray(np.repeat(qlist[:, None], batch.n, axis=1))
+    per_quality = be.forward(batch.array, grid, subsampling, threads)
+    return [_make_coefficients(batch, comps, grid[k], subsampling) for k, comps in enumerate(per_quality)]
+
+
+def reconstruct(coefs: Coefficients, *, backend: str = "auto", num_threads: int | None = None) -> Any:
+    """Decode a :class:`Coefficients` container back to pixels.
+
+    Returns
+    -------
+    array
+        uint8 pixels of shape ``coefs.shape``, equal to ``roundtrip`` of the
+        images the coefficients came from.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``coefs`` is not a consistent :class:`Coefficients`.
+    """
+    if not isinstance(coefs, Coefficients):
+        raise TypeError(f"coefs must be a helmholtz.jpeg.Coefficients; got {type(coefs).__name__}")
+    check_subsampling(coefs.subsampling)
+    comps = coefs.components
+    device = "cuda" if _backends._on_cuda(comps[0]) else "cpu"
+    be = _backends.resolve(backend, device)
+    _check_components(coefs)
+    out = be.reconstruct(comps, coefs.tables, coefs.height, coefs.width, coefs.subsampling, _threads(num_threads))
+    if device == "cpu" and not isinstance(comps[0], np.ndarray):
+        from ._arrays import _torch_wrap
+
+        return _torch_wrap(out.reshape(coefs.shape))
+    return out.reshape(coefs.shape)
+
+
+def _check_components(coefs: Coefficients) -> None:
+    """Reject a container whose arrays do not fit its shape and subsampling."""
+    if len(coefs.shape) not in (2, 3, 4):
+        raise ValueError(f"coefs.shape must be an image shape of rank 2, 3 or 4; got {coefs.shape}")
+    channels = 1 if len(coefs.shape) == 2 else coefs.shape[-1]
+    if len(coefs.components) != (1 if channels == 1 else 3):
+        raise ValueError(f"coefs has {len(coefs.components)} components but shape {coefs.shape} needs {1 if channels == 1 else 3}")
+    n = 1 if len(coefs.shape) < 4 else coefs.shape[0]
+    for comp, geom in zip(coefs.components, coefs.geometry()):
+        expected = (n, geom.blocks_high, geom.blocks_wide, 8, 8)
+        if tuple(comp.shape) != expected or str(comp.dtype) not in ("int16", "torch.int16"):
+            raise ValueError(f"coefs component has shape {tuple(comp.shape)} dtype {comp.dtype}; expected int16 {expected}")
+    if tuple(coefs.tables.shape) != (n, 2, 8, 8):
+        raise ValueError(f"coefs.tables must have shape {(n, 2, 8, 8)}; got {tuple(coefs.tables.shape)}")
