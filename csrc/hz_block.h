@@ -103,8 +103,8 @@ HZ_HD hz_divisor hz_make_divisor(int qval)
 HZ_HD int32_t hz_quantize(int32_t c, int32_t qval, int32_t recip, int32_t shift)
 {
     int32_t a = c < 0 ? -c : c;
-    int32_t y = (a + 4 * qval) >> 3;            /* floor((|c| + 4Q) / 8) */
-    int32_t m = (int32_t)(((uint32_t)y * (uint32_t)recip) >> shift);  /* floor(y / Q) */
+    uint32_t y = (uint32_t)(a + 4 * qval) >> 3;          /* floor((|c| + 4Q) / 8) */
+    int32_t m = (int32_t)((y * (uint32_t)recip) >> shift); /* floor(y / Q) */
     return c < 0 ? -m : m;
 }
 

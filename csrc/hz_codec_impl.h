@@ -19,6 +19,8 @@
 #endif
 #if defined(__AVX2__)
 #include <immintrin.h>
+
+#include "hz_rows_avx2.h"
 #endif
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -111,9 +113,22 @@ static inline void HZ_FN(fdct_lanes)(hz_lanes d)
     }
 }
 
+/* True when rows 1..7 of column c are zero in every lane: pass 1 of the
+ * IDCT then reduces to DC << PASS1_BITS, exactly as jidctint.c's shortcut. */
+static inline int HZ_FN(column_ac_zero)(const hz_lanes d, int c)
+{
+    int32_t any = 0;
+    for (int r = 1; r < 8; r++) HZ_LANES { any |= d[r * 8 + c][l]; }
+    return any == 0;
+}
+
 static inline void HZ_FN(idct_lanes)(hz_lanes d)
 {
     for (int c = 0; c < 8; c++) {
+        if (HZ_FN(column_ac_zero)(d, c)) {
+            for (int r = 7; r >= 0; r--) HZ_LANES { d[r * 8 + c][l] = d[c][l] * (1 << HZ_PASS1_BITS); }
+            continue;
+        }
         HZ_LANES { hz_idct_1d(&d[c][l], 64, 0); }
     }
     for (int r = 0; r < 8; r++) {
@@ -121,7 +136,8 @@ static inline void HZ_FN(idct_lanes)(hz_lanes d)
     }
 }
 
-/* Quantise in place (d <- quantised value); also dequantise into deq when given. */
+/* Quantise in place (d <- quantised value) and dequantise into deq. Branch-free
+ * so that each statement becomes one SIMD instruction across the lanes. */
 static inline void HZ_FN(quantize_lanes)(hz_lanes d, const hz_divisor_table *t, hz_lanes deq)
 {
     for (int k = 0; k < 64; k++) {
@@ -130,7 +146,7 @@ static inline void HZ_FN(quantize_lanes)(hz_lanes d, const hz_divisor_table *t, 
         {
             int32_t v = hz_quantize(d[k][l], q, rc, sh);
             d[k][l] = v;
-            if (deq) deq[k][l] = v * q;
+            deq[k][l] = v * q;
         }
     }
 }
@@ -145,7 +161,9 @@ static inline void HZ_FN(dequantize_lanes)(hz_lanes d, const uint16_t *table)
 
 /* ---- forward: RGB rows -> component planes ----------------------------- */
 
-/* One source row, edge-extended to ext columns, converted to Y, Cb, Cr. */
+/* One source row, edge-extended to ext columns, converted to Y, Cb, Cr.
+ * The body is converted in place; only the tail goes through a small copy
+ * that replicates the last pixel (jcsample.c expand_right_edge). */
 static void HZ_FN(convert_row)(const uint8_t *src, int width, int channels, int ext, uint8_t *rgb, uint8_t *y,
                                uint8_t *cb, uint8_t *cr)
 {
@@ -154,13 +172,25 @@ static void HZ_FN(convert_row)(const uint8_t *src, int width, int channels, int 
         memset(y + width, src[width - 1], (size_t)(ext - width));
         return;
     }
-    memcpy(rgb, src, (size_t)width * 3);
-    for (int x = width; x < ext; x++) {
+    int done = 0;
+#if defined(__AVX2__)
+    done = hz_rgb_to_ycc_row_avx2(src, width, y, cb, cr);
+#endif
+    const int tail = width - done;
+    memcpy(rgb, src + 3 * done, (size_t)tail * 3);
+    for (int x = tail; x < ext - done; x++) {
         rgb[3 * x] = src[3 * width - 3];
         rgb[3 * x + 1] = src[3 * width - 2];
         rgb[3 * x + 2] = src[3 * width - 1];
     }
-    for (int x = 0; x < ext; x++) {
+    y += done;
+    cb += done;
+    cr += done;
+    int x = 0;
+#if defined(__AVX2__)
+    x = hz_rgb_to_ycc_row_avx2(rgb, ext - done, y, cb, cr);
+#endif
+    for (; x < ext - done; x++) {
         int32_t r = rgb[3 * x], g = rgb[3 * x + 1], b = rgb[3 * x + 2];
         y[x] = (uint8_t)hz_rgb_y(r, g, b);
         cb[x] = (uint8_t)hz_rgb_cb(r, g, b);
@@ -208,13 +238,18 @@ static void HZ_FN(build_planes)(const hz_layout *L, const uint8_t *img, uint8_t 
             HZ_FN(convert_row)(src, W, C, L->ext, rgb, yrow, cbrow[j], crrow[j]);
         }
         uint8_t *ob = plane[1] + rc * cstride, *orr = plane[2] + rc * cstride;
+        int x = 0;
+#if defined(__AVX2__)
+        x = hz_downsample_row_avx2(cbrow[0], cbrow[1], cols, fv, ob);
+        hz_downsample_row_avx2(crrow[0], crrow[1], cols, fv, orr);
+#endif
         if (fv == 1) {
-            for (int x = 0; x < cols; x++) {
+            for (; x < cols; x++) {
                 ob[x] = (uint8_t)hz_down_h2v1(cbrow[0][2 * x], cbrow[0][2 * x + 1], x);
                 orr[x] = (uint8_t)hz_down_h2v1(crrow[0][2 * x], crrow[0][2 * x + 1], x);
             }
         } else {
-            for (int x = 0; x < cols; x++) {
+            for (; x < cols; x++) {
                 ob[x] = (uint8_t)hz_down_h2v2(cbrow[0][2 * x], cbrow[0][2 * x + 1], cbrow[1][2 * x], cbrow[1][2 * x + 1], x);
                 orr[x] = (uint8_t)hz_down_h2v2(crrow[0][2 * x], crrow[0][2 * x + 1], crrow[1][2 * x], crrow[1][2 * x + 1], x);
             }
@@ -232,61 +267,64 @@ static void HZ_FN(build_planes)(const hz_layout *L, const uint8_t *img, uint8_t 
 
 /* ---- inverse: component samples -> pixels ------------------------------ */
 
-/* Upsample one chroma row to full resolution into out[0..2*dw) (jdsample.c). */
-static void HZ_FN(upsample_row)(const uint8_t *row, const uint8_t *nb, int dw, int vertical, int32_t *cs,
-                                int32_t *out)
+/* Upsample one chroma row to full resolution into out[0..2*dw) (jdsample.c).
+ * csbuf holds the column sums with one replicated sample at each end. */
+static void HZ_FN(upsample_row)(const uint8_t *row, const uint8_t *nb, int dw, int vertical, int16_t *csbuf,
+                                uint8_t *out)
 {
     if (dw <= 2) { /* libjpeg-turbo uses plain replication for such narrow components */
         for (int x = 0; x < dw; x++) out[2 * x] = out[2 * x + 1] = row[x];
         return;
     }
-    if (vertical) {
-        for (int x = 0; x < dw; x++) cs[x] = 3 * row[x] + nb[x];
-        out[0] = hz_up_h2v2_even(cs[0], cs[0]);
-        out[1] = hz_up_h2v2_odd(cs[0], cs[1]);
-        for (int x = 1; x < dw - 1; x++) {
-            out[2 * x] = hz_up_h2v2_even(cs[x - 1], cs[x]);
-            out[2 * x + 1] = hz_up_h2v2_odd(cs[x], cs[x + 1]);
-        }
-        out[2 * dw - 2] = hz_up_h2v2_even(cs[dw - 2], cs[dw - 1]);
-        out[2 * dw - 1] = hz_up_h2v2_odd(cs[dw - 1], cs[dw - 1]);
-    } else {
-        out[0] = row[0];
-        out[1] = hz_up_h2v1_odd(row[0], row[1]);
-        for (int x = 1; x < dw - 1; x++) {
-            out[2 * x] = hz_up_h2v1_even(row[x - 1], row[x]);
-            out[2 * x + 1] = hz_up_h2v1_odd(row[x], row[x + 1]);
-        }
-        out[2 * dw - 2] = hz_up_h2v1_even(row[dw - 2], row[dw - 1]);
-        out[2 * dw - 1] = row[dw - 1];
+    int16_t *cs = csbuf + 16;
+    if (vertical)
+        for (int x = 0; x < dw; x++) cs[x] = (int16_t)(3 * row[x] + nb[x]);
+    else
+        for (int x = 0; x < dw; x++) cs[x] = row[x];
+    cs[-1] = cs[0];
+    cs[dw] = cs[dw - 1];
+    int x = 0;
+#if defined(__AVX2__)
+    x = hz_fancy_row_avx2(cs, dw, vertical, out);
+#endif
+    for (; x < dw; x++) {
+        out[2 * x] = (uint8_t)(vertical ? hz_up_h2v2_even(cs[x - 1], cs[x]) : hz_up_h2v1_even(cs[x - 1], cs[x]));
+        out[2 * x + 1] = (uint8_t)(vertical ? hz_up_h2v2_odd(cs[x], cs[x + 1]) : hz_up_h2v1_odd(cs[x], cs[x + 1]));
     }
 }
 
-static void HZ_FN(emit_pixels)(const hz_layout *L, const uint8_t *s_const, uint8_t *s, uint8_t *out)
+/* Full-resolution Y, Cb, Cr rows -> interleaved RGB (jdcolor.c). */
+static void HZ_FN(ycc_row)(const uint8_t *y, const uint8_t *cb, const uint8_t *cr, int n, uint8_t *o)
+{
+    int x = 0;
+#if defined(__AVX2__)
+    x = hz_ycc_to_rgb_row_avx2(y, cb, cr, n, o);
+#endif
+    for (; x < n; x++) {
+        int32_t Y = y[x], b = cb[x], r = cr[x];
+        o[3 * x] = (uint8_t)hz_ycc_r(Y, b, r);
+        o[3 * x + 1] = (uint8_t)hz_ycc_g(Y, b, r);
+        o[3 * x + 2] = (uint8_t)hz_ycc_b(Y, b, r);
+    }
+}
+
+static void HZ_FN(emit_pixels)(const hz_layout *L, uint8_t *s, uint8_t *out)
 {
     const int H = L->height, W = L->width;
     const uint8_t *plane[3];
-    for (int c = 0; c < L->ncomp; c++) plane[c] = s_const + L->off_recon[c];
+    for (int c = 0; c < L->ncomp; c++) plane[c] = s + L->off_recon[c];
     if (L->ncomp == 1) {
         for (int y = 0; y < H; y++) memcpy(out + (ptrdiff_t)y * W, plane[0] + y * L->stride[0], (size_t)W);
         return;
     }
-    int32_t *ucb = (int32_t *)(s + L->off_up[0]), *ucr = (int32_t *)(s + L->off_up[1]);
-    int32_t *cs = (int32_t *)(s + L->off_up[2]);
+    uint8_t *ucb = s + L->off_up[0], *ucr = s + L->off_up[1];
+    int16_t *cs = (int16_t *)(s + L->off_up[2]);
     const hz_component *cc = &L->comp[1];
     for (int y = 0; y < H; y++) {
         const uint8_t *yrow = plane[0] + y * L->stride[0];
         uint8_t *o = out + (ptrdiff_t)y * W * 3;
-        const uint8_t *cbr, *crr;
         if (L->h_samp == 1 && L->v_samp == 1) {
-            cbr = plane[1] + y * L->stride[1];
-            crr = plane[2] + y * L->stride[2];
-            for (int x = 0; x < W; x++) {
-                int32_t Y = yrow[x], cb = cbr[x], cr = crr[x];
-                o[3 * x] = (uint8_t)hz_ycc_r(Y, cb, cr);
-                o[3 * x + 1] = (uint8_t)hz_ycc_g(Y, cb, cr);
-                o[3 * x + 2] = (uint8_t)hz_ycc_b(Y, cb, cr);
-            }
+            HZ_FN(ycc_row)(yrow, plane[1] + y * L->stride[1], plane[2] + y * L->stride[2], W, o);
             continue;
         }
         int rc = y / L->v_samp, nbr = rc;
@@ -294,12 +332,7 @@ static void HZ_FN(emit_pixels)(const hz_layout *L, const uint8_t *s_const, uint8
             nbr = (y & 1) ? (rc + 1 < cc->height ? rc + 1 : cc->height - 1) : (rc > 0 ? rc - 1 : 0);
         HZ_FN(upsample_row)(plane[1] + rc * L->stride[1], plane[1] + nbr * L->stride[1], cc->width, L->v_samp == 2, cs, ucb);
         HZ_FN(upsample_row)(plane[2] + rc * L->stride[2], plane[2] + nbr * L->stride[2], cc->width, L->v_samp == 2, cs, ucr);
-        for (int x = 0; x < W; x++) {
-            int32_t Y = yrow[x], cb = ucb[x], cr = ucr[x];
-            o[3 * x] = (uint8_t)hz_ycc_r(Y, cb, cr);
-            o[3 * x + 1] = (uint8_t)hz_ycc_g(Y, cb, cr);
-            o[3 * x + 2] = (uint8_t)hz_ycc_b(Y, cb, cr);
-        }
+        HZ_FN(ycc_row)(yrow, ucb, ucr, W, o);
     }
 }
 
@@ -370,7 +403,7 @@ void HZ_FN(hz_process_image)(const hz_job *job, const hz_layout *L, int i, uint8
                     HZ_FN(load_samples)((const uint8_t *const *)ptr, HZ_FN(group_stride)(L, cls), d);
                     HZ_FN(fdct_lanes)(d);
                 }
-                HZ_FN(quantize_lanes)(d, t, want_pixels ? deq : NULL);
+                HZ_FN(quantize_lanes)(d, t, deq);
                 if (coefs) HZ_FN(store_coefs)(d, cptr, nl);
                 if (want_pixels) {
                     HZ_FN(group_ptrs)(L, cls, g, s, 1, rptr, NULL, 0, NULL);
@@ -380,7 +413,7 @@ void HZ_FN(hz_process_image)(const hz_job *job, const hz_layout *L, int i, uint8
             }
         }
         if (want_pixels)
-            HZ_FN(emit_pixels)(L, s, s, job->pixels + ((ptrdiff_t)q * job->n + i) * L->image_bytes);
+            HZ_FN(emit_pixels)(L, s, job->pixels + ((ptrdiff_t)q * job->n + i) * L->image_bytes);
     }
 }
 
@@ -404,5 +437,5 @@ void HZ_FN(hz_reconstruct_image)(const int16_t *const *coefs, const uint16_t *ta
             HZ_FN(store_samples)(d, rptr, HZ_FN(group_stride)(L, cls), nl);
         }
     }
-    HZ_FN(emit_pixels)(L, s, s, out + (ptrdiff_t)i * L->image_bytes);
+    HZ_FN(emit_pixels)(L, s, out + (ptrdiff_t)i * L->image_bytes);
 }

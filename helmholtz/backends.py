@@ -94,8 +94,10 @@ def get(name: str) -> Backend:
     if name in _REGISTRY:
         return _REGISTRY[name]
     if name == "cuda":
-        from . import _cuda  # imports CuPy lazily and raises BackendUnavailable with the fix
-
+        try:
+            from . import _cuda  # imports CuPy lazily and raises BackendUnavailable with the fix
+        except ImportError as exc:  # a build without the CUDA module
+            raise BackendUnavailable(f"the 'cuda' backend is not part of this build of helmholtz ({exc})") from exc
         backend = _cuda.load_backend()
         register(backend)
         return backend
