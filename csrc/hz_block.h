@@ -99,15 +99,6 @@ HZ_HD hz_divisor hz_make_divisor(int qval)
     return d;
 }
 
-/* jcdctmgr.c quantize: sign(c) * floor((|c| + 4Q) / 8Q); |c| < 2^15 for 8-bit samples. */
-HZ_HD int32_t hz_quantize(int32_t c, int32_t qval, int32_t recip, int32_t shift)
-{
-    int32_t a = c < 0 ? -c : c;
-    uint32_t y = (uint32_t)(a + 4 * qval) >> 3;          /* floor((|c| + 4Q) / 8) */
-    int32_t m = (int32_t)((y * (uint32_t)recip) >> shift); /* floor(y / Q) */
-    return c < 0 ? -m : m;
-}
-
 /* ---- colour conversion ------------------------------------------------ */
 
 /* jccolor.c rgb_ycc_convert; the Cb/Cr fudge ONE_HALF - 1 keeps the maximum at 255. */
@@ -142,105 +133,16 @@ HZ_HD int32_t hz_ycc_b(int32_t y, int32_t cb, int32_t cr)
     return hz_clamp255(y + ((HZ_FIX_1_77200 * (cb - 128) + HZ_ONE_HALF) >> HZ_SCALEBITS));
 }
 
-/* ---- islow forward DCT (jfdctint.c) ----------------------------------- */
+/* ---- islow DCTs and quantisation, written once for any arithmetic type ---- */
 
-/* One 1-D pass over x[0], x[s], ..., x[7s], in place. Pass 1 (final = 0)
- * keeps PASS1_BITS of extra precision; pass 2 (final = 1) removes it. The
- * output of both passes is 8x the orthonormal 2-D DCT. */
-HZ_HD void hz_fdct_1d(int32_t *x, int s, int final)
-{
-    const int shift = final ? HZ_CONST_BITS + HZ_PASS1_BITS : HZ_CONST_BITS - HZ_PASS1_BITS;
-    int32_t tmp0 = x[0] + x[7 * s], tmp7 = x[0] - x[7 * s];
-    int32_t tmp1 = x[s] + x[6 * s], tmp6 = x[s] - x[6 * s];
-    int32_t tmp2 = x[2 * s] + x[5 * s], tmp5 = x[2 * s] - x[5 * s];
-    int32_t tmp3 = x[3 * s] + x[4 * s], tmp4 = x[3 * s] - x[4 * s];
-    int32_t tmp10 = tmp0 + tmp3, tmp13 = tmp0 - tmp3;
-    int32_t tmp11 = tmp1 + tmp2, tmp12 = tmp1 - tmp2;
-    int32_t z1, z2, z3, z4, z5;
-
-    if (final) {
-        x[0] = HZ_DESCALE(tmp10 + tmp11, HZ_PASS1_BITS);
-        x[4 * s] = HZ_DESCALE(tmp10 - tmp11, HZ_PASS1_BITS);
-    } else {
-        x[0] = (tmp10 + tmp11) * (1 << HZ_PASS1_BITS);
-        x[4 * s] = (tmp10 - tmp11) * (1 << HZ_PASS1_BITS);
-    }
-    z1 = (tmp12 + tmp13) * HZ_F_0_541196100;
-    x[2 * s] = HZ_DESCALE(z1 + tmp13 * HZ_F_0_765366865, shift);
-    x[6 * s] = HZ_DESCALE(z1 - tmp12 * HZ_F_1_847759065, shift);
-
-    z1 = tmp4 + tmp7;
-    z2 = tmp5 + tmp6;
-    z3 = tmp4 + tmp6;
-    z4 = tmp5 + tmp7;
-    z5 = (z3 + z4) * HZ_F_1_175875602;
-    tmp4 *= HZ_F_0_298631336;
-    tmp5 *= HZ_F_2_053119869;
-    tmp6 *= HZ_F_3_072711026;
-    tmp7 *= HZ_F_1_501321110;
-    z1 *= -HZ_F_0_899976223;
-    z2 *= -HZ_F_2_562915447;
-    z3 = z3 * -HZ_F_1_961570560 + z5;
-    z4 = z4 * -HZ_F_0_390180644 + z5;
-    x[7 * s] = HZ_DESCALE(tmp4 + z1 + z3, shift);
-    x[5 * s] = HZ_DESCALE(tmp5 + z2 + z4, shift);
-    x[3 * s] = HZ_DESCALE(tmp6 + z2 + z3, shift);
-    x[s] = HZ_DESCALE(tmp7 + z1 + z4, shift);
-}
-
-/* ---- islow inverse DCT (jidctint.c) ----------------------------------- */
-
-/* One 1-D pass over dequantised values x[0], x[s], ..., x[7s], in place.
- * Pass 1 (final = 0) runs down the columns; pass 2 (final = 1) along the
- * rows and leaves the sample minus 128 before range limiting. */
-HZ_HD void hz_idct_1d(int32_t *x, int s, int final)
-{
-    const int shift = final ? HZ_CONST_BITS + HZ_PASS1_BITS + 3 : HZ_CONST_BITS - HZ_PASS1_BITS;
-    int32_t z1, z2, z3, z4, z5, tmp0, tmp1, tmp2, tmp3, tmp10, tmp11, tmp12, tmp13;
-
-    z2 = x[2 * s];
-    z3 = x[6 * s];
-    z1 = (z2 + z3) * HZ_F_0_541196100;
-    tmp2 = z1 - z3 * HZ_F_1_847759065;
-    tmp3 = z1 + z2 * HZ_F_0_765366865;
-    tmp0 = (x[0] + x[4 * s]) * (1 << HZ_CONST_BITS);
-    tmp1 = (x[0] - x[4 * s]) * (1 << HZ_CONST_BITS);
-    tmp10 = tmp0 + tmp3;
-    tmp13 = tmp0 - tmp3;
-    tmp11 = tmp1 + tmp2;
-    tmp12 = tmp1 - tmp2;
-
-    tmp0 = x[7 * s];
-    tmp1 = x[5 * s];
-    tmp2 = x[3 * s];
-    tmp3 = x[s];
-    z1 = tmp0 + tmp3;
-    z2 = tmp1 + tmp2;
-    z3 = tmp0 + tmp2;
-    z4 = tmp1 + tmp3;
-    z5 = (z3 + z4) * HZ_F_1_175875602;
-    tmp0 *= HZ_F_0_298631336;
-    tmp1 *= HZ_F_2_053119869;
-    tmp2 *= HZ_F_3_072711026;
-    tmp3 *= HZ_F_1_501321110;
-    z1 *= -HZ_F_0_899976223;
-    z2 *= -HZ_F_2_562915447;
-    z3 = z3 * -HZ_F_1_961570560 + z5;
-    z4 = z4 * -HZ_F_0_390180644 + z5;
-    tmp0 += z1 + z3;
-    tmp1 += z2 + z4;
-    tmp2 += z2 + z3;
-    tmp3 += z1 + z4;
-
-    x[0] = HZ_DESCALE(tmp10 + tmp3, shift);
-    x[7 * s] = HZ_DESCALE(tmp10 - tmp3, shift);
-    x[s] = HZ_DESCALE(tmp11 + tmp2, shift);
-    x[6 * s] = HZ_DESCALE(tmp11 - tmp2, shift);
-    x[2 * s] = HZ_DESCALE(tmp12 + tmp1, shift);
-    x[5 * s] = HZ_DESCALE(tmp12 - tmp1, shift);
-    x[3 * s] = HZ_DESCALE(tmp13 + tmp0, shift);
-    x[4 * s] = HZ_DESCALE(tmp13 - tmp0, shift);
-}
+/* Scalar instances (C and CUDA): hz_fdct_1d, hz_idct_1d, hz_quantize. The CPU
+ * kernels include hz_dct_generic.h again with an 8-lane vector type. */
+#define HZ_T int32_t
+#define HZ_QUAL HZ_HD
+#define HZ_FDCT_1D hz_fdct_1d
+#define HZ_IDCT_1D hz_idct_1d
+#define HZ_QUANTIZE hz_quantize
+#include "hz_dct_generic.h"
 
 /* jdmaster.c range-limit table after the IDCT: the value is masked to 10
  * bits (RANGE_MASK), read as signed, shifted by +128 and clamped. */

@@ -55,7 +55,14 @@ static size_t take(size_t *top, size_t bytes)
     return at;
 }
 
-static void make_layout(hz_layout *L, int height, int width, int channels, int h_samp, int v_samp, int nq)
+static void free_layout(hz_layout *L)
+{
+    free(L->blockpos[0]);
+    free(L->blockpos[1]);
+}
+
+/* Returns HZ_OK or HZ_ERR_NOMEM; on success free_layout must be called. */
+static int make_layout(hz_layout *L, int height, int width, int channels, int h_samp, int v_samp, int nq)
 {
     memset(L, 0, sizeof(*L));
     L->height = height;
@@ -84,6 +91,24 @@ static void make_layout(hz_layout *L, int height, int width, int channels, int h
     for (int k = 0; k < 3; k++) L->off_up[k] = take(&top, ((size_t)L->ext + 32) * sizeof(int32_t));
     L->off_fdct = take(&top, nq > 1 ? (size_t)(L->ngroups[0] + L->ngroups[1]) * 512 * sizeof(int16_t) : 0);
     L->scratch_bytes = top;
+
+    /* Block positions once per batch, so the per-image loops never divide. */
+    for (int cls = 0; cls < 2; cls++) {
+        L->blockpos[cls] = (uint16_t *)malloc(3 * sizeof(uint16_t) * (size_t)(L->nblocks[cls] > 0 ? L->nblocks[cls] : 1));
+        if (!L->blockpos[cls]) {
+            free_layout(L);
+            return HZ_ERR_NOMEM;
+        }
+        uint16_t *p = L->blockpos[cls];
+        for (int c = cls == 0 ? 0 : 1; c < (cls == 0 ? 1 : L->ncomp); c++)
+            for (int bi = 0; bi < L->comp[c].blocks_high; bi++)
+                for (int bj = 0; bj < L->comp[c].blocks_wide; bj++, p += 3) {
+                    p[0] = (uint16_t)c;
+                    p[1] = (uint16_t)bi;
+                    p[2] = (uint16_t)bj;
+                }
+    }
+    return HZ_OK;
 }
 
 /* ---- dispatch ----------------------------------------------------------- */
@@ -158,9 +183,12 @@ int hz_run(const hz_job *job, int num_threads)
     for (int64_t k = 0; k < (int64_t)job->nq * job->n; k++)
         if (job->qualities[k] < 1 || job->qualities[k] > 100) return HZ_ERR_ARG;
     hz_layout L;
-    make_layout(&L, job->height, job->width, job->channels, job->h_samp, job->v_samp, job->nq);
+    if ((st = make_layout(&L, job->height, job->width, job->channels, job->h_samp, job->v_samp, job->nq)) != HZ_OK)
+        return st;
     run_ctx ctx = {job, &L, pick_process()};
-    return hz_parallel_for(job->n, num_threads, L.scratch_bytes, run_range, &ctx);
+    st = hz_parallel_for(job->n, num_threads, L.scratch_bytes, run_range, &ctx);
+    free_layout(&L);
+    return st;
 }
 
 typedef struct {
@@ -185,7 +213,9 @@ int hz_reconstruct(const int16_t *const *coefs, const uint16_t *tables, int n, i
     for (int64_t k = 0; k < (int64_t)n * 2 * 64; k++)
         if (tables[k] == 0) return HZ_ERR_ARG;
     hz_layout L;
-    make_layout(&L, height, width, channels, h_samp, v_samp, 1);
+    if ((st = make_layout(&L, height, width, channels, h_samp, v_samp, 1)) != HZ_OK) return st;
     recon_ctx ctx = {coefs, tables, &L, pixels, pick_reconstruct()};
-    return hz_parallel_for(n, num_threads, L.scratch_bytes, recon_range, &ctx);
+    st = hz_parallel_for(n, num_threads, L.scratch_bytes, recon_range, &ctx);
+    free_layout(&L);
+    return st;
 }

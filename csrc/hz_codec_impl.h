@@ -29,7 +29,17 @@
 #define HZ_LANES for (int l = 0; l < 8; l++)
 #endif
 
-typedef int32_t hz_lanes[64][8];
+/* Eight lanes of int32: GCC/Clang vector extensions turn each operation of
+ * hz_dct_generic.h into one SIMD instruction (two on SSE2). */
+typedef int32_t hz_v8 __attribute__((vector_size(32), aligned(32)));
+typedef hz_v8 hz_lanes[64];
+
+#define HZ_T hz_v8
+#define HZ_QUAL static inline __attribute__((always_inline))
+#define HZ_FDCT_1D HZ_FN(fdct_1d_v8)
+#define HZ_IDCT_1D HZ_FN(idct_1d_v8)
+#define HZ_QUANTIZE HZ_FN(quantize_v8)
+#include "hz_dct_generic.h"
 
 /* ---- moving 8x8 sample blocks in and out of lane layout ----------------- */
 
@@ -61,13 +71,13 @@ static inline void HZ_FN(load_samples)(const uint8_t *const src[8], ptrdiff_t st
         for (int c = 0; c < 8; c++) {
 #if defined(__AVX2__)
             __m256i v = _mm256_sub_epi32(_mm256_cvtepu8_epi32(m[c]), _mm256_set1_epi32(128));
-            _mm256_storeu_si256((__m256i *)d[r * 8 + c], v);
+            _mm256_storeu_si256((__m256i *)&d[r * 8 + c], v);
 #else
             __m128i z = _mm_setzero_si128();
             __m128i w = _mm_unpacklo_epi8(m[c], z);
             __m128i off = _mm_set1_epi32(128);
-            _mm_storeu_si128((__m128i *)d[r * 8 + c], _mm_sub_epi32(_mm_unpacklo_epi16(w, z), off));
-            _mm_storeu_si128((__m128i *)(d[r * 8 + c] + 4), _mm_sub_epi32(_mm_unpackhi_epi16(w, z), off));
+            _mm_storeu_si128((__m128i *)&d[r * 8 + c], _mm_sub_epi32(_mm_unpacklo_epi16(w, z), off));
+            _mm_storeu_si128((__m128i *)((int32_t *)&d[r * 8 + c] + 4), _mm_sub_epi32(_mm_unpackhi_epi16(w, z), off));
 #endif
         }
 #else
@@ -80,83 +90,77 @@ static inline void HZ_FN(load_samples)(const uint8_t *const src[8], ptrdiff_t st
 /* dst[l][r*stride + c] = range_limit(d[r*8+c][l]) for lanes l < nl. */
 static inline void HZ_FN(store_samples)(hz_lanes d, uint8_t *const dst[8], ptrdiff_t stride, int nl)
 {
-    for (int k = 0; k < 64; k++) {
-        HZ_LANES { d[k][l] = hz_idct_range_limit(d[k][l]); }
-    }
-    for (int r = 0; r < 8; r++) {
 #if defined(__SSE2__)
+    /* Mask to 10 bits, sign-extend, +128; the saturating packs then clamp to 0..255. */
+    for (int k = 0; k < 64; k++) d[k] = ((d[k] & 1023) ^ 512) - 512 + 128;
+    for (int r = 0; r < 8; r++) {
         __m128i m[8];
         for (int c = 0; c < 8; c++) {
-            __m128i lo = _mm_loadu_si128((const __m128i *)d[r * 8 + c]);
-            __m128i hi = _mm_loadu_si128((const __m128i *)(d[r * 8 + c] + 4));
+            __m128i lo = _mm_loadu_si128((const __m128i *)&d[r * 8 + c]);
+            __m128i hi = _mm_loadu_si128((const __m128i *)((const int32_t *)&d[r * 8 + c] + 4));
             __m128i w = _mm_packs_epi32(lo, hi);
             m[c] = _mm_packus_epi16(w, w);
         }
         HZ_FN(transpose8x8_u8)(m);
         for (int l = 0; l < nl; l++) _mm_storel_epi64((__m128i *)(dst[l] + r * stride), m[l]);
-#else
-        for (int l = 0; l < nl; l++)
-            for (int c = 0; c < 8; c++) dst[l][r * stride + c] = (uint8_t)d[r * 8 + c][l];
-#endif
     }
+#else
+    for (int r = 0; r < 8; r++)
+        for (int l = 0; l < nl; l++)
+            for (int c = 0; c < 8; c++) dst[l][r * stride + c] = (uint8_t)hz_idct_range_limit(d[r * 8 + c][l]);
+#endif
 }
 
 /* ---- the block math across lanes --------------------------------------- */
 
 static inline void HZ_FN(fdct_lanes)(hz_lanes d)
 {
-    for (int r = 0; r < 8; r++) {
-        HZ_LANES { hz_fdct_1d(&d[r * 8][l], 8, 0); }
-    }
-    for (int c = 0; c < 8; c++) {
-        HZ_LANES { hz_fdct_1d(&d[c][l], 64, 1); }
-    }
+    for (int r = 0; r < 8; r++) HZ_FN(fdct_1d_v8)(&d[r * 8], 1, 0);
+    for (int c = 0; c < 8; c++) HZ_FN(fdct_1d_v8)(&d[c], 8, 1);
 }
 
 /* True when rows 1..7 of column c are zero in every lane: pass 1 of the
  * IDCT then reduces to DC << PASS1_BITS, exactly as jidctint.c's shortcut. */
 static inline int HZ_FN(column_ac_zero)(const hz_lanes d, int c)
 {
-    int32_t any = 0;
-    for (int r = 1; r < 8; r++) HZ_LANES { any |= d[r * 8 + c][l]; }
-    return any == 0;
+    hz_v8 any = d[8 + c] | d[16 + c] | d[24 + c] | d[32 + c] | d[40 + c] | d[48 + c] | d[56 + c];
+#if defined(__AVX2__)
+    __m256i v;
+    memcpy(&v, &any, sizeof v);
+    return _mm256_testz_si256(v, v);
+#else
+    int32_t acc = 0;
+    for (int l = 0; l < 8; l++) acc |= any[l];
+    return acc == 0;
+#endif
 }
 
 static inline void HZ_FN(idct_lanes)(hz_lanes d)
 {
     for (int c = 0; c < 8; c++) {
         if (HZ_FN(column_ac_zero)(d, c)) {
-            for (int r = 7; r >= 0; r--) HZ_LANES { d[r * 8 + c][l] = d[c][l] * (1 << HZ_PASS1_BITS); }
+            hz_v8 dc = d[c] * (1 << HZ_PASS1_BITS);
+            for (int r = 0; r < 8; r++) d[r * 8 + c] = dc;
             continue;
         }
-        HZ_LANES { hz_idct_1d(&d[c][l], 64, 0); }
+        HZ_FN(idct_1d_v8)(&d[c], 8, 0);
     }
-    for (int r = 0; r < 8; r++) {
-        HZ_LANES { hz_idct_1d(&d[r * 8][l], 8, 1); }
-    }
+    for (int r = 0; r < 8; r++) HZ_FN(idct_1d_v8)(&d[r * 8], 1, 1);
 }
 
-/* Quantise in place (d <- quantised value) and dequantise into deq. Branch-free
- * so that each statement becomes one SIMD instruction across the lanes. */
+/* Quantise in place (d <- quantised value) and dequantise into deq. */
 static inline void HZ_FN(quantize_lanes)(hz_lanes d, const hz_divisor_table *t, hz_lanes deq)
 {
     for (int k = 0; k < 64; k++) {
-        const int32_t q = t->qval[k], rc = t->recip[k], sh = t->shift[k];
-        HZ_LANES
-        {
-            int32_t v = hz_quantize(d[k][l], q, rc, sh);
-            d[k][l] = v;
-            deq[k][l] = v * q;
-        }
+        const int32_t q = t->qval[k];
+        d[k] = HZ_FN(quantize_v8)(d[k], q, t->recip[k], t->shift[k]);
+        deq[k] = d[k] * q;
     }
 }
 
 static inline void HZ_FN(dequantize_lanes)(hz_lanes d, const uint16_t *table)
 {
-    for (int k = 0; k < 64; k++) {
-        const int32_t q = table[k];
-        HZ_LANES { d[k][l] *= q; }
-    }
+    for (int k = 0; k < 64; k++) d[k] = d[k] * (int32_t)table[k];
 }
 
 /* ---- forward: RGB rows -> component planes ----------------------------- */

@@ -20,21 +20,17 @@ typedef struct {
     int nblocks[2], ngroups[2];/* class 0: luma blocks; class 1: Cb then Cr blocks */
     size_t off_rgb, off_plane[3], off_recon[3], off_crow[4], off_ytmp, off_up[3], off_fdct;
     size_t scratch_bytes;
+    uint16_t *blockpos[2];     /* per class: (component, block row, block column) of each block */
 } hz_layout;
 
 const hz_divisor_table *hz_divisors(int quality, int chroma);
 
 static inline void hz_block_position(const hz_layout *L, int cls, int b, int *comp, int *bi, int *bj)
 {
-    int c = 0;
-    if (cls == 1) {
-        int per = L->comp[1].blocks_wide * L->comp[1].blocks_high;
-        c = b < per ? 1 : 2;
-        if (c == 2) b -= per;
-    }
-    *comp = c;
-    *bi = b / L->comp[c].blocks_wide;
-    *bj = b % L->comp[c].blocks_wide;
+    const uint16_t *p = L->blockpos[cls] + 3 * (ptrdiff_t)b;
+    *comp = p[0];
+    *bi = p[1];
+    *bj = p[2];
 }
 
 void hz_process_image_generic(const hz_job *job, const hz_layout *L, int i, uint8_t *scratch);

@@ -1,0 +1,56 @@
+# helmholtz: `make demo` and `make test` do all their own set-up.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+# The staged data sets live beside the checkout; users point HELMHOLTZ_DATA elsewhere.
+HELMHOLTZ_DATA ?= $(if $(wildcard ../shared/data/cifar10.npz),$(abspath ../shared/data),)
+export HELMHOLTZ_DATA
+# The CPU build of torch 2.13.0 is pinned here only; the package itself asks for torch>=2.1.
+TORCH_PIN ?= torch==2.13.0
+CSRC := $(wildcard csrc/*.c csrc/*.h) $(wildcard helmholtz/*.pyx helmholtz/*.pxi) setup.py
+
+.PHONY: install build demo test test-fast bench bench-codec sanitize cuda-check clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install "setuptools>=64" wheel "Cython>=3" "numpy>=2" $(TORCH_PIN)
+	$(PIP) install --no-build-isolation -e '.[test,ray]'
+	touch $@
+
+$(VENV)/.built: $(VENV)/.installed $(CSRC)
+	$(PY) setup.py -q build_ext --inplace
+	touch $@
+
+install: $(VENV)/.built
+
+build: $(VENV)/.built
+
+demo: install
+	$(PY) -m helmholtz demo
+
+test: install
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+bench: install
+	$(PIP) install -e '.[bench]'
+	$(PY) benchmarks/bench_codec.py
+
+# Build the C core with AddressSanitizer + UBSan into build/asan and run the codec tests against it.
+sanitize: install
+	rm -rf build/asan && mkdir -p build/asan && cp -r helmholtz build/asan/ && rm -f build/asan/helmholtz/*.so
+	HELMHOLTZ_SANITIZE=1 $(PY) setup.py -q build_ext --build-lib build/asan --build-temp build/asan-tmp --force
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	PYTHONPATH=build/asan $(PY) -m pytest -q -p no:cacheprovider tests/test_jpeg.py -k "not generic_kernels"
+
+# Compile every CUDA source with nvcc for sm_80 and sm_90 (no GPU needed).
+cuda-check:
+	bash tools/check_cuda_compile.sh
+
+clean:
+	rm -rf build $(VENV) *.egg-info helmholtz/*.so helmholtz/_native.c

@@ -1,0 +1,168 @@
+"""Side-by-side speed of the JPEG round trip (encode + decode, q=20, 4:2:0).
+
+Contenders, each the better of a plain loop and a thread pool with one thread
+per core: Pillow, OpenCV and simplejpeg (encode + decode), against
+``helmholtz.jpeg.roundtrip`` on the whole batch (the C core, all cores).
+
+Workloads: the 10,000 CIFAR-10 test images as one batch (``HELMHOLTZ_DATA``
+or ``--data-dir``), and 512x512 crops of the photographs that scikit-image
+ships (astronaut, coffee, chelsea, motorcycle, ...).
+
+Run: ``python benchmarks/bench_codec.py [--quality 20] [--repeats 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from helmholtz import backends, jpeg
+
+
+def cifar_test(data_dir: str | None) -> np.ndarray | None:
+    for base in filter(None, [data_dir, os.environ.get("HELMHOLTZ_DATA"), str(Path(__file__).parents[2] / "shared" / "data")]):
+        path = Path(base) / "cifar10.npz"
+        if path.exists():
+            with np.load(path) as d:
+                return d["x_test"]
+    return None
+
+
+def photographs(count: int = 32, size: int = 512) -> np.ndarray | None:
+    """512x512 crops (and flips) of the real photographs bundled with scikit-image."""
+    try:
+        from skimage import data as skdata
+    except ImportError:
+        return None
+    names = ["astronaut", "coffee", "chelsea", "motorcycle_left", "motorcycle_right", "rocket", "immunohistochemistry", "colorwheel"]
+    photos = []
+    for name in names:
+        try:
+            img = np.asarray(getattr(skdata, name)())
+        except Exception:  # some images need a download: skip them
+            continue
+        if img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8:
+            photos.append(img)
+    if not photos:
+        return None
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    out = []
+    while len(out) < count:
+        img = photos[len(out) % len(photos)]
+        h, w = img.shape[:2]
+        if min(h, w) < size:
+            scale = size / min(h, w)
+            img = np.asarray(Image.fromarray(img).resize((int(np.ceil(w * scale)), int(np.ceil(h * scale))), Image.BICUBIC))
+            h, w = img.shape[:2]
+        y, x = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
+        crop = img[y : y + size, x : x + size]
+        if (len(out) // len(photos)) % 2:
+            crop = crop[:, ::-1]
+        out.append(np.ascontiguousarray(crop))
+    return np.stack(out)
+
+
+def peers(quality: int):
+    found = {}
+    try:
+        from PIL import Image
+
+        def pillow(img):
+            buf = io.BytesIO()
+            Image.fromarray(img).save(buf, "JPEG", quality=quality, subsampling="4:2:0")
+            buf.seek(0)
+            return np.asarray(Image.open(buf))
+
+        found["Pillow"] = pillow
+    except ImportError:
+        pass
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+        params = [cv2.IMWRITE_JPEG_QUALITY, quality, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420]
+
+        def opencv(img):
+            ok, buf = cv2.imencode(".jpg", img, params)
+            return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+
+        found["OpenCV"] = opencv
+    except (ImportError, AttributeError):
+        pass
+    try:
+        import simplejpeg
+
+        def sj(img):
+            return simplejpeg.decode_jpeg(simplejpeg.encode_jpeg(img, quality=quality, colorsubsampling="420"))
+
+        found["simplejpeg"] = sj
+    except ImportError:
+        pass
+    return found
+
+
+def best_time(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def bench_workload(name: str, images: np.ndarray, quality: int, repeats: int, cores: int) -> list[tuple]:
+    megapixels = images.shape[0] * images.shape[1] * images.shape[2] / 1e6
+    rows = []
+    for peer, fn in peers(quality).items():
+        loop = best_time(lambda: [fn(im) for im in images], repeats)
+        with ThreadPoolExecutor(cores) as pool:
+            pooled = best_time(lambda: list(pool.map(fn, images, chunksize=max(1, len(images) // (cores * 16)))), repeats)
+        how, t = ("loop", loop) if loop <= pooled else (f"{cores} threads", pooled)
+        rows.append((peer, how, t))
+    for threads in sorted({1, cores}):
+        jpeg.roundtrip(images[:8], quality, num_threads=threads)  # warm-up
+        t = best_time(lambda: jpeg.roundtrip(images, quality, num_threads=threads), repeats)
+        rows.append((f"helmholtz cpu", f"{threads} thread{'s' if threads > 1 else ''}", t))
+    fastest_peer = min((t for who, _, t in rows if not who.startswith("helmholtz")), default=None)
+    print(f"\n{name}: {images.shape[0]} images of {images.shape[1]}x{images.shape[2]}, q={quality}, 4:2:0")
+    print(f"{'contender':<16}{'best of':<12}{'seconds':>10}{'img/s':>12}{'MP/s':>10}{'vs fastest peer':>17}")
+    for who, how, t in rows:
+        ratio = f"{fastest_peer / t:.2f}x" if fastest_peer else "-"
+        print(f"{who:<16}{how:<12}{t:>10.3f}{images.shape[0] / t:>12,.0f}{megapixels / t:>10.1f}{ratio:>17}")
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quality", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--photos", type=int, default=32, help="number of 512x512 photo crops")
+    args = parser.parse_args(argv)
+    cores = backends.default_threads()
+    from helmholtz import _native
+
+    print(f"helmholtz cpu kernels: {_native.kernel_name()}, cores: {cores}")
+    cifar = cifar_test(args.data_dir)
+    if cifar is None:
+        print("CIFAR-10 not found (set HELMHOLTZ_DATA): skipping the CIFAR workload")
+    else:
+        bench_workload("CIFAR-10 test set", cifar, args.quality, args.repeats, cores)
+    photos = photographs(args.photos)
+    if photos is None:
+        print("scikit-image not installed (pip install 'helmholtz[bench]'): skipping the photo workload")
+    else:
+        bench_workload("photographs", photos, args.quality, args.repeats, cores)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,127 @@
+/* The islow DCT passes and quantisation, written once for any arithmetic type.
+ *
+ * Not include-guarded on purpose: hz_block.h includes it with HZ_T = int32_t
+ * (scalar C and CUDA), the CPU kernels again with an 8-lane GCC vector type,
+ * so every backend runs this one statement of the math. Only +, -, *, &, ^,
+ * and arithmetic shifts are used, which C gives for both kinds of type.
+ *
+ * Before including, define: HZ_T (the type), HZ_QUAL (function qualifiers),
+ * HZ_FDCT_1D, HZ_IDCT_1D, HZ_QUANTIZE (the names to define).
+ */
+
+/* jfdctint.c: one 1-D pass over x[0], x[s], ..., x[7s], in place. Pass 1
+ * (final = 0) keeps PASS1_BITS of extra precision; pass 2 (final = 1)
+ * removes it. The 2-D result is 8x the orthonormal DCT. */
+HZ_QUAL void HZ_FDCT_1D(HZ_T *x, int s, int final)
+{
+    const int shift = final ? HZ_CONST_BITS + HZ_PASS1_BITS : HZ_CONST_BITS - HZ_PASS1_BITS;
+    const int32_t round = 1 << (shift - 1);
+    HZ_T tmp0 = x[0] + x[7 * s], tmp7 = x[0] - x[7 * s];
+    HZ_T tmp1 = x[s] + x[6 * s], tmp6 = x[s] - x[6 * s];
+    HZ_T tmp2 = x[2 * s] + x[5 * s], tmp5 = x[2 * s] - x[5 * s];
+    HZ_T tmp3 = x[3 * s] + x[4 * s], tmp4 = x[3 * s] - x[4 * s];
+    HZ_T tmp10 = tmp0 + tmp3, tmp13 = tmp0 - tmp3;
+    HZ_T tmp11 = tmp1 + tmp2, tmp12 = tmp1 - tmp2;
+    HZ_T z1, z2, z3, z4, z5;
+
+    if (final) {
+        x[0] = (tmp10 + tmp11 + (1 << (HZ_PASS1_BITS - 1))) >> HZ_PASS1_BITS;
+        x[4 * s] = (tmp10 - tmp11 + (1 << (HZ_PASS1_BITS - 1))) >> HZ_PASS1_BITS;
+    } else {
+        x[0] = (tmp10 + tmp11) * (1 << HZ_PASS1_BITS);
+        x[4 * s] = (tmp10 - tmp11) * (1 << HZ_PASS1_BITS);
+    }
+    z1 = (tmp12 + tmp13) * HZ_F_0_541196100;
+    x[2 * s] = (z1 + tmp13 * HZ_F_0_765366865 + round) >> shift;
+    x[6 * s] = (z1 - tmp12 * HZ_F_1_847759065 + round) >> shift;
+
+    z1 = tmp4 + tmp7;
+    z2 = tmp5 + tmp6;
+    z3 = tmp4 + tmp6;
+    z4 = tmp5 + tmp7;
+    z5 = (z3 + z4) * HZ_F_1_175875602;
+    tmp4 = tmp4 * HZ_F_0_298631336;
+    tmp5 = tmp5 * HZ_F_2_053119869;
+    tmp6 = tmp6 * HZ_F_3_072711026;
+    tmp7 = tmp7 * HZ_F_1_501321110;
+    z1 = z1 * -HZ_F_0_899976223;
+    z2 = z2 * -HZ_F_2_562915447;
+    z3 = z3 * -HZ_F_1_961570560 + z5;
+    z4 = z4 * -HZ_F_0_390180644 + z5;
+    x[7 * s] = (tmp4 + z1 + z3 + round) >> shift;
+    x[5 * s] = (tmp5 + z2 + z4 + round) >> shift;
+    x[3 * s] = (tmp6 + z2 + z3 + round) >> shift;
+    x[s] = (tmp7 + z1 + z4 + round) >> shift;
+}
+
+/* jidctint.c: one 1-D pass over dequantised values x[0], x[s], ..., x[7s],
+ * in place. Pass 1 (final = 0) runs down the columns; pass 2 (final = 1)
+ * along the rows and leaves the sample minus 128, before range limiting. */
+HZ_QUAL void HZ_IDCT_1D(HZ_T *x, int s, int final)
+{
+    const int shift = final ? HZ_CONST_BITS + HZ_PASS1_BITS + 3 : HZ_CONST_BITS - HZ_PASS1_BITS;
+    const int32_t round = 1 << (shift - 1);
+    HZ_T z1, z2, z3, z4, z5, tmp0, tmp1, tmp2, tmp3, tmp10, tmp11, tmp12, tmp13;
+
+    z2 = x[2 * s];
+    z3 = x[6 * s];
+    z1 = (z2 + z3) * HZ_F_0_541196100;
+    tmp2 = z1 - z3 * HZ_F_1_847759065;
+    tmp3 = z1 + z2 * HZ_F_0_765366865;
+    /* the rounding constant rides along with the DC term, as it does in any order */
+    tmp0 = (x[0] + x[4 * s]) * (1 << HZ_CONST_BITS) + round;
+    tmp1 = (x[0] - x[4 * s]) * (1 << HZ_CONST_BITS) + round;
+    tmp10 = tmp0 + tmp3;
+    tmp13 = tmp0 - tmp3;
+    tmp11 = tmp1 + tmp2;
+    tmp12 = tmp1 - tmp2;
+
+    tmp0 = x[7 * s];
+    tmp1 = x[5 * s];
+    tmp2 = x[3 * s];
+    tmp3 = x[s];
+    z1 = tmp0 + tmp3;
+    z2 = tmp1 + tmp2;
+    z3 = tmp0 + tmp2;
+    z4 = tmp1 + tmp3;
+    z5 = (z3 + z4) * HZ_F_1_175875602;
+    tmp0 = tmp0 * HZ_F_0_298631336;
+    tmp1 = tmp1 * HZ_F_2_053119869;
+    tmp2 = tmp2 * HZ_F_3_072711026;
+    tmp3 = tmp3 * HZ_F_1_501321110;
+    z1 = z1 * -HZ_F_0_899976223;
+    z2 = z2 * -HZ_F_2_562915447;
+    z3 = z3 * -HZ_F_1_961570560 + z5;
+    z4 = z4 * -HZ_F_0_390180644 + z5;
+    tmp0 = tmp0 + z1 + z3;
+    tmp1 = tmp1 + z2 + z4;
+    tmp2 = tmp2 + z2 + z3;
+    tmp3 = tmp3 + z1 + z4;
+
+    x[0] = (tmp10 + tmp3) >> shift;
+    x[7 * s] = (tmp10 - tmp3) >> shift;
+    x[s] = (tmp11 + tmp2) >> shift;
+    x[6 * s] = (tmp11 - tmp2) >> shift;
+    x[2 * s] = (tmp12 + tmp1) >> shift;
+    x[5 * s] = (tmp12 - tmp1) >> shift;
+    x[3 * s] = (tmp13 + tmp0) >> shift;
+    x[4 * s] = (tmp13 - tmp0) >> shift;
+}
+
+/* jcdctmgr.c quantize: sign(c) * floor((|c| + 4Q) / 8Q), with the division
+ * by Q done exactly by hz_make_divisor's reciprocal (|c| < 2^15 for 8-bit
+ * samples, so y < 2^12 and y * recip < 2^26). Branch-free for SIMD. */
+HZ_QUAL HZ_T HZ_QUANTIZE(HZ_T c, int32_t qval, int32_t recip, int32_t shift)
+{
+    HZ_T sign = c >> 31;              /* 0 or -1 */
+    HZ_T a = (c ^ sign) - sign;       /* |c| */
+    HZ_T y = (a + 4 * qval) >> 3;     /* floor((|c| + 4Q) / 8) */
+    HZ_T m = (y * recip) >> shift;    /* floor(y / Q) */
+    return (m ^ sign) - sign;
+}
+
+#undef HZ_T
+#undef HZ_QUAL
+#undef HZ_FDCT_1D
+#undef HZ_IDCT_1D
+#undef HZ_QUANTIZE
