@@ -42,11 +42,11 @@ bench: install
 
 # Build the C core with AddressSanitizer + UBSan into build/asan and run the codec tests against it.
 sanitize: install
-	rm -rf build/asan && mkdir -p build/asan && cp -r helmholtz build/asan/ && rm -f build/asan/helmholtz/*.so
+	rm -rf build/asan && mkdir -p build/asan && cp -r helmholtz tests build/asan/ && rm -f build/asan/helmholtz/*.so
 	HELMHOLTZ_SANITIZE=1 $(PY) setup.py -q build_ext --build-lib build/asan --build-temp build/asan-tmp --force
-	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	cd build/asan && LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	PYTHONPATH=build/asan $(PY) -m pytest -q -p no:cacheprovider tests/test_jpeg.py -k "not generic_kernels"
+	HELMHOLTZ_EXPECT_SANITIZED=1 $(abspath $(PY)) -m pytest -q -p no:cacheprovider tests/test_jpeg.py -k "not generic_kernels"
 
 # Compile every CUDA source with nvcc for sm_80 and sm_90 (no GPU needed).
 cuda-check:

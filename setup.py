@@ -20,10 +20,10 @@ C_SOURCES = ["hz_codec.c", "hz_kernels_generic.c", "hz_kernels_avx2.c", "hz_para
 if (CSRC / "hz_entropy.c").exists():
     C_SOURCES.append("hz_entropy.c")
 
-compile_args = ["-O3", "-std=gnu11", "-pthread", "-fno-strict-aliasing", "-fwrapv", "-Wall", "-Wno-unused-function"]
+compile_args = ["-O3", "-std=gnu11", "-pthread", "-fno-strict-aliasing", "-fwrapv", "-Wall", "-Wno-unused-function", "-Wno-psabi"]
 link_args = ["-pthread"]
 if os.environ.get("HELMHOLTZ_SANITIZE"):
-    compile_args = ["-O1", "-g", "-std=gnu11", "-pthread", "-fno-strict-aliasing", "-fwrapv", "-fno-omit-frame-pointer",
+    compile_args = ["-O1", "-g", "-std=gnu11", "-pthread", "-fno-strict-aliasing", "-fwrapv", "-fno-omit-frame-pointer", "-Wno-psabi",
                     "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
     link_args = ["-pthread", "-fsanitize=address,undefined"]
 if sys.platform == "win32":

@@ -82,6 +82,10 @@ HZ_HD int hz_quant_value(int quality, int chroma, int k)
 /* Exact division by a quantiser value Q (1..255) of y in [0, 4096):
  * floor(y / Q) == (y * recip) >> shift with shift = 12 + ceil(log2 Q) and
  * recip = ceil(2^shift / Q) (the round-up reciprocal is exact for 12-bit y). */
+/* |quantised coefficient * Q| never exceeds this for 8-bit samples: |DCT| <= 16384
+ * (8x the orthonormal DCT of values in [-128, 127]), so |v * Q| <= 2048 + Q/2. */
+#define HZ_MAX_DEQUANTIZED 2176
+
 typedef struct {
     int32_t qval;   /* Q */
     int32_t recip;  /* multiplier */

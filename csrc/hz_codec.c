@@ -114,7 +114,7 @@ static int make_layout(hz_layout *L, int height, int width, int channels, int h_
 /* ---- dispatch ----------------------------------------------------------- */
 
 typedef void (*process_fn)(const hz_job *, const hz_layout *, int, uint8_t *);
-typedef void (*reconstruct_fn)(const int16_t *const *, const uint16_t *, const hz_layout *, int, uint8_t *, uint8_t *);
+typedef int (*reconstruct_fn)(const int16_t *const *, const uint16_t *, const hz_layout *, int, uint8_t *, uint8_t *);
 
 static int use_avx2(void)
 {
@@ -197,12 +197,16 @@ typedef struct {
     const hz_layout *layout;
     uint8_t *pixels;
     reconstruct_fn fn;
+    int status; /* first failure, atomically set */
 } recon_ctx;
 
 static void recon_range(void *arg, int64_t begin, int64_t end, uint8_t *scratch)
 {
     recon_ctx *ctx = (recon_ctx *)arg;
-    for (int64_t i = begin; i < end; i++) ctx->fn(ctx->coefs, ctx->tables, ctx->layout, (int)i, scratch, ctx->pixels);
+    for (int64_t i = begin; i < end; i++) {
+        int st = ctx->fn(ctx->coefs, ctx->tables, ctx->layout, (int)i, scratch, ctx->pixels);
+        if (st != HZ_OK) __atomic_store_n(&ctx->status, st, __ATOMIC_RELAXED);
+    }
 }
 
 int hz_reconstruct(const int16_t *const *coefs, const uint16_t *tables, int n, int height, int width, int channels,
@@ -214,8 +218,8 @@ int hz_reconstruct(const int16_t *const *coefs, const uint16_t *tables, int n, i
         if (tables[k] == 0) return HZ_ERR_ARG;
     hz_layout L;
     if ((st = make_layout(&L, height, width, channels, h_samp, v_samp, 1)) != HZ_OK) return st;
-    recon_ctx ctx = {coefs, tables, &L, pixels, pick_reconstruct()};
+    recon_ctx ctx = {coefs, tables, &L, pixels, pick_reconstruct(), HZ_OK};
     st = hz_parallel_for(n, num_threads, L.scratch_bytes, recon_range, &ctx);
     free_layout(&L);
-    return st;
+    return st != HZ_OK ? st : ctx.status;
 }

@@ -421,9 +421,11 @@ void HZ_FN(hz_process_image)(const hz_job *job, const hz_layout *L, int i, uint8
     }
 }
 
-/* Decode one image from stored coefficients with its own tables. */
-void HZ_FN(hz_reconstruct_image)(const int16_t *const *coefs, const uint16_t *tables, const hz_layout *L, int i,
-                                 uint8_t *s, uint8_t *out)
+/* Decode one image from stored coefficients with its own tables. Coefficients
+ * beyond what an 8-bit baseline encoder produces are refused (HZ_ERR_RANGE):
+ * libjpeg-turbo's own C and SIMD decoders disagree on them. */
+int HZ_FN(hz_reconstruct_image)(const int16_t *const *coefs, const uint16_t *tables, const hz_layout *L, int i,
+                                uint8_t *s, uint8_t *out)
 {
     hz_lanes d;
     for (int cls = 0; cls < 2; cls++) {
@@ -437,9 +439,14 @@ void HZ_FN(hz_reconstruct_image)(const int16_t *const *coefs, const uint16_t *ta
                 for (int k = 0; k < 64; k++) d[k][l] = src[k];
             }
             HZ_FN(dequantize_lanes)(d, table);
+            hz_v8 bad = d[0] > HZ_MAX_DEQUANTIZED;
+            for (int k = 0; k < 64; k++) bad |= (d[k] > HZ_MAX_DEQUANTIZED) | (d[k] < -HZ_MAX_DEQUANTIZED);
+            for (int l = 0; l < 8; l++)
+                if (bad[l]) return HZ_ERR_RANGE;
             HZ_FN(idct_lanes)(d);
             HZ_FN(store_samples)(d, rptr, HZ_FN(group_stride)(L, cls), nl);
         }
     }
     HZ_FN(emit_pixels)(L, s, out + (ptrdiff_t)i * L->image_bytes);
+    return HZ_OK;
 }

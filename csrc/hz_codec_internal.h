@@ -34,13 +34,14 @@ static inline void hz_block_position(const hz_layout *L, int cls, int b, int *co
 }
 
 void hz_process_image_generic(const hz_job *job, const hz_layout *L, int i, uint8_t *scratch);
-void hz_reconstruct_image_generic(const int16_t *const *coefs, const uint16_t *tables, const hz_layout *L, int i,
-                                  uint8_t *scratch, uint8_t *out);
+/* The reconstruct kernels return HZ_OK or HZ_ERR_RANGE. */
+int hz_reconstruct_image_generic(const int16_t *const *coefs, const uint16_t *tables, const hz_layout *L, int i,
+                                 uint8_t *scratch, uint8_t *out);
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define HZ_HAVE_AVX2_KERNELS 1
 void hz_process_image_avx2(const hz_job *job, const hz_layout *L, int i, uint8_t *scratch);
-void hz_reconstruct_image_avx2(const int16_t *const *coefs, const uint16_t *tables, const hz_layout *L, int i,
-                               uint8_t *scratch, uint8_t *out);
+int hz_reconstruct_image_avx2(const int16_t *const *coefs, const uint16_t *tables, const hz_layout *L, int i,
+                              uint8_t *scratch, uint8_t *out);
 #endif
 
 #endif /* HZ_CODEC_INTERNAL_H */

@@ -43,6 +43,11 @@ cdef int _check(int status) except -1:
         raise RuntimeError("helmholtz C core: could not start a worker thread")
     if status == 4:
         raise OverflowError("helmholtz C core: an output buffer was too small")
+    if status == 5:
+        raise ValueError(
+            "coefficients are outside the range a baseline JPEG encoder produces from 8-bit samples "
+            "(|coefficient * table entry| <= 2176)"
+        )
     raise RuntimeError(f"helmholtz C core: unknown status {status}")
 
 

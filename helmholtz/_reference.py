@@ -26,6 +26,7 @@ __all__ = [
     "ANNEX_K_LUMA",
     "ANNEX_K_CHROMA",
     "ZIGZAG",
+    "MAX_DEQUANTIZED",
     "SUBSAMPLING_FACTORS",
     "ComponentGeometry",
     "component_geometry",
@@ -68,6 +69,10 @@ ZIGZAG = np.array(
      58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63],
     dtype=np.int64,
 )  # fmt: skip
+
+# |quantised coefficient * Q| never exceeds this for 8-bit samples: the islow DCT
+# is 8x the orthonormal one, at most 16384 in magnitude, so |v Q| <= 2048 + Q / 2.
+MAX_DEQUANTIZED = 2176
 
 # Luma (horizontal, vertical) sampling factors; chroma components are always 1x1.
 SUBSAMPLING_FACTORS = {"4:4:4": (1, 1), "4:2:2": (2, 1), "4:2:0": (2, 2)}

@@ -144,6 +144,13 @@ class NumpyBackend:
         ]
 
     def reconstruct(self, components, tables, height, width, subsampling, num_threads):
+        for i, comp in enumerate(components):
+            table = tables[:, min(i, 1)].astype(np.int64)[:, None, None]
+            if (np.abs(comp.astype(np.int64)) * table > ref.MAX_DEQUANTIZED).any():
+                raise ValueError(
+                    "coefficients are outside the range a baseline JPEG encoder produces from 8-bit samples "
+                    f"(|coefficient * table entry| <= {ref.MAX_DEQUANTIZED})"
+                )
         out = [
             ref.decode_planes([c[i] for c in components], height, width, subsampling, tables[i].astype(np.int64))
             for i in range(components[0].shape[0])

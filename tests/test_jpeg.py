@@ -380,3 +380,34 @@ def test_property_cpu_matches_reference(n, h, w, c, ss, step, data):
     fast = jpeg.roundtrip(view, q, subsampling=ss, backend="cpu")
     spec = jpeg.roundtrip(np.ascontiguousarray(view), q, subsampling=ss, backend="numpy")
     np.testing.assert_array_equal(fast, spec)
+
+
+def test_sanitized_build_is_the_one_under_test():
+    """`make sanitize` sets HELMHOLTZ_EXPECT_SANITIZED: make sure its ASan build is what runs."""
+    if not os.environ.get("HELMHOLTZ_EXPECT_SANITIZED"):
+        pytest.skip("only meaningful under `make sanitize`")
+    from helmholtz import _native
+
+    assert "build/asan" in _native.__file__.replace(os.sep, "/")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_reconstruct_refuses_out_of_range_coefficients(backend):
+    coefs = jpeg.coefficients(np.zeros((2, 16, 16, 3), np.uint8), 90, backend=backend)
+    comps = [c.copy() for c in coefs.components]
+    comps[0][1, 0, 0, 3, 3] = 30000  # no 8-bit image quantises to this
+    bad = jpeg.Coefficients(tuple(comps), coefs.tables, coefs.quality, coefs.subsampling, coefs.shape)
+    with pytest.raises(ValueError, match="range a baseline JPEG encoder"):
+        jpeg.reconstruct(bad, backend=backend)
+
+
+def test_extreme_images_stay_in_range():
+    """Checkerboards and flat extremes produce the largest coefficients; they must decode."""
+    yy, xx = np.mgrid[:32, :32]
+    board = (((yy + xx) % 2) * 255).astype(np.uint8)
+    imgs = np.stack([np.stack([board] * 3, -1), 255 - np.stack([board] * 3, -1), np.zeros((32, 32, 3), np.uint8), np.full((32, 32, 3), 255, np.uint8)])
+    for q in (1, 50, 100):
+        for ss in ("4:4:4", "4:2:0"):
+            coefs = jpeg.coefficients(imgs, q, subsampling=ss)
+            got = jpeg.reconstruct(coefs)
+            np.testing.assert_array_equal(got, np.stack([pillow_roundtrip(im, q, ss) for im in imgs]))
