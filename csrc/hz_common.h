@@ -21,9 +21,11 @@ typedef unsigned long long uint64_t;
 #include <stddef.h>
 #endif
 
-/* HZ_HD: a function usable from host C code and from CUDA device code alike. */
+/* HZ_HD: a shared math function. C compilers see static inline host code;
+ * CUDA compilers (nvcc, NVRTC) see device code, which may read the HZ_CONST
+ * tables and use device intrinsics. */
 #if defined(__CUDACC__) || defined(__CUDACC_RTC__)
-#define HZ_HD __host__ __device__ __forceinline__
+#define HZ_HD __device__ __forceinline__
 #define HZ_CONST __device__ const
 #else
 #define HZ_HD static inline

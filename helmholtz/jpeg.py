@@ -27,6 +27,7 @@ __all__ = [
     "quant_tables",
     "roundtrip",
     "roundtrip_many",
+    "roundtrip_float",
     "coefficients",
     "coefficients_many",
     "reconstruct",
@@ -232,6 +233,71 @@ def roundtrip_many(
     grid = np.ascontiguousarray(np.repeat(qlist[:, None], batch.n, axis=1))
     out = be.roundtrip(batch.array, grid, subsampling, threads)
     return batch.wrap(out.reshape((len(qlist),) + batch.shape))
+
+
+def roundtrip_float(
+    images: Any,
+    quality: int | Sequence[int],
+    *,
+    subsampling: str = "4:2:0",
+    dtype: str = "float32",
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    backend: str = "auto",
+    num_threads: int | None = None,
+) -> Any:
+    """Round trip straight into a channels-first float batch for training.
+
+    On the ``cuda`` backend the kernels write the float output directly (no
+    uint8 intermediate); on the CPU the exact uint8 round trip is converted.
+
+    Parameters
+    ----------
+    images, quality, subsampling, backend, num_threads
+        As for :func:`roundtrip`.
+    dtype : {"float32", "bfloat16"}
+        Output type; bfloat16 needs a torch tensor input (NumPy has none).
+    mean, std : sequence of float, optional
+        Per-channel normalisation ``(x / 255 - mean) / std`` in float32 (one
+        value or one per channel); both or neither. Without them: ``x / 255``.
+
+    Returns
+    -------
+    array
+        ``(N, C, H, W)`` (``(C, H, W)`` for a single image) of the input's kind,
+        equal to ``roundtrip(...)`` converted with float32 arithmetic.
+    """
+    if dtype not in ("float32", "bfloat16"):
+        raise ValueError(f"dtype must be 'float32' or 'bfloat16'; got {dtype!r}")
+    if (mean is None) != (std is None):
+        raise ValueError("give both mean and std, or neither")
+    batch, subsampling, be, threads = _prepare(images, subsampling, backend, num_threads)
+    single = len(batch.shape) < 4
+    if be.device == "cuda":
+        from . import _cuda
+
+        out = _cuda.roundtrip_float(batch.array, quality, subsampling, dtype, mean, std)
+        return out[0] if single else out
+    if dtype == "bfloat16" and batch.kind != "torch":
+        raise ValueError("dtype='bfloat16' needs a torch tensor input; NumPy has no bfloat16")
+    channels = batch.array.shape[3]
+    pixels = be.roundtrip(batch.array, as_qualities(quality, batch.n)[None, :], subsampling, threads)[0]
+    out = pixels.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255)
+    if mean is not None:
+        m, sd = (np.asarray(v, np.float32).reshape(-1) for v in (mean, std))
+        for name, a in (("mean", m), ("std", sd)):
+            if a.size not in (1, channels):
+                raise ValueError(f"{name} must have 1 or {channels} values; got {a.size}")
+        if np.any(sd == 0):
+            raise ValueError("std must be nonzero")
+        out = (out - m.reshape(1, -1, 1, 1)) / sd.reshape(1, -1, 1, 1)
+    out = np.ascontiguousarray(out[0] if single else out)
+    if batch.kind == "torch":
+        import torch
+
+        t = torch.from_numpy(out)
+        return t.to(torch.bfloat16) if dtype == "bfloat16" else t
+    return out
 
 
 def _make_coefficients(batch, components, qualities, subsampling) -> Coefficients:

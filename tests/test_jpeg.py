@@ -411,3 +411,23 @@ def test_extreme_images_stay_in_range():
             coefs = jpeg.coefficients(imgs, q, subsampling=ss)
             got = jpeg.reconstruct(coefs)
             np.testing.assert_array_equal(got, np.stack([pillow_roundtrip(im, q, ss) for im in imgs]))
+
+
+def test_roundtrip_float_cpu():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(13)
+    x = rng.integers(0, 256, (3, 12, 20, 3), dtype=np.uint8)
+    u8 = jpeg.roundtrip(x, 30)
+    f = jpeg.roundtrip_float(x, 30)
+    assert f.shape == (3, 3, 12, 20) and f.dtype == np.float32
+    np.testing.assert_array_equal(f, u8.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255))
+    mean, std = [0.4914, 0.4822, 0.4465], [0.247, 0.243, 0.261]
+    g = jpeg.roundtrip_float(torch.from_numpy(x), 30, mean=mean, std=std)
+    expected = (torch.from_numpy(u8).permute(0, 3, 1, 2).float() / 255 - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    torch.testing.assert_close(g, expected, rtol=0, atol=1e-6)
+    b = jpeg.roundtrip_float(torch.from_numpy(x), 30, dtype="bfloat16")
+    assert b.dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="bfloat16"):
+        jpeg.roundtrip_float(x, 30, dtype="bfloat16")
+    with pytest.raises(ValueError, match="mean"):
+        jpeg.roundtrip_float(x, 30, mean=[0.5])

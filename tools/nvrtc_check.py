@@ -1,0 +1,67 @@
+"""Compile csrc/hz_kernels.cu with NVRTC exactly as helmholtz._cuda does (no GPU needed).
+
+Usage: python tools/nvrtc_check.py [arch ...]   (default: sm_80 sm_90 compute_80 compute_90)
+Needs libnvrtc (e.g. pip install nvidia-cuda-nvrtc, or a CUDA toolkit); exits 0
+with a message when it cannot be found.
+"""
+
+import ctypes
+import glob
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CSRC = ROOT / "csrc"
+
+
+def find_nvrtc():
+    candidates = []
+    for base in sys.path:
+        candidates += glob.glob(os.path.join(base, "nvidia", "*", "lib", "libnvrtc.so*"))
+        candidates += glob.glob(os.path.join(base, "nvidia", "cuda_nvrtc", "lib", "libnvrtc.so*"))
+    candidates += glob.glob("/usr/local/cuda*/lib64/libnvrtc.so*")
+    candidates = [c for c in candidates if "builtins" not in c and "alt" not in c]
+    for c in candidates + ["libnvrtc.so"]:
+        try:
+            return ctypes.CDLL(c)
+        except OSError:
+            continue
+    return None
+
+
+def compile_nvrtc(lib, source: str, arch: str, name: str = "hz_kernels.cu"):
+    prog = ctypes.c_void_p()
+    rc = lib.nvrtcCreateProgram(ctypes.byref(prog), source.encode(), name.encode(), 0, None, None)
+    assert rc == 0, f"nvrtcCreateProgram failed: {rc}"
+    # helmholtz/_cuda.py's options, plus what CuPy adds (-ftz=true, -arch=sm_XX for a cubin)
+    opts = [b"-std=c++14", f"-I{CSRC}".encode(), b"-ftz=true", f"-arch={arch}".encode()]
+    arr = (ctypes.c_char_p * len(opts))(*opts)
+    rc = lib.nvrtcCompileProgram(prog, len(opts), arr)
+    size = ctypes.c_size_t()
+    lib.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
+    log = ctypes.create_string_buffer(size.value)
+    lib.nvrtcGetProgramLog(prog, log)
+    lib.nvrtcDestroyProgram(ctypes.byref(prog))
+    return rc, log.value.decode(errors="replace")
+
+
+def main(argv):
+    lib = find_nvrtc()
+    if lib is None:
+        print("nvrtc_check: libnvrtc not found (pip install nvidia-cuda-nvrtc); skipped")
+        return 0
+    archs = argv or ["sm_80", "sm_90", "compute_80", "compute_90"]
+    source = (CSRC / "hz_kernels.cu").read_text()
+    status = 0
+    for arch in archs:
+        rc, log = compile_nvrtc(lib, source, arch)
+        print(f"NVRTC {arch}: {'ok' if rc == 0 else f'FAILED (nvrtcResult {rc})'}")
+        if log.strip():
+            print(log)
+        status |= rc != 0
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
