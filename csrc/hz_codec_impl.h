@@ -363,10 +363,85 @@ static inline int HZ_FN(group_ptrs)(const hz_layout *L, int cls, int g, uint8_t 
 
 static inline ptrdiff_t HZ_FN(group_stride)(const hz_layout *L, int cls) { return L->stride[cls == 0 ? 0 : 1]; }
 
+#if defined(__AVX2__)
+/* In-place transpose of an 8x8 int32 matrix held as eight rows. */
+static inline void HZ_FN(transpose8x8_i32)(__m256i r[8])
+{
+    __m256i t[8], u[8];
+    for (int j = 0; j < 8; j += 2) {
+        t[j] = _mm256_unpacklo_epi32(r[j], r[j + 1]);
+        t[j + 1] = _mm256_unpackhi_epi32(r[j], r[j + 1]);
+    }
+    for (int j = 0; j < 8; j += 4) {
+        u[j] = _mm256_unpacklo_epi64(t[j], t[j + 2]);
+        u[j + 1] = _mm256_unpackhi_epi64(t[j], t[j + 2]);
+        u[j + 2] = _mm256_unpacklo_epi64(t[j + 1], t[j + 3]);
+        u[j + 3] = _mm256_unpackhi_epi64(t[j + 1], t[j + 3]);
+    }
+    for (int j = 0; j < 4; j++) {
+        r[j] = _mm256_permute2x128_si256(u[j], u[j + 4], 0x20);
+        r[j + 4] = _mm256_permute2x128_si256(u[j], u[j + 4], 0x31);
+    }
+}
+#endif
+
+/* Lane vectors -> each lane's block of 64 int16 in natural order. */
 static inline void HZ_FN(store_coefs)(const hz_lanes d, int16_t *const cptr[8], int nl)
 {
+#if defined(__AVX2__)
+    for (int kb = 0; kb < 8; kb++) {
+        __m256i r[8];
+        for (int j = 0; j < 8; j++) memcpy(&r[j], &d[8 * kb + j], sizeof(__m256i));
+        HZ_FN(transpose8x8_i32)(r); /* r[l]: lane l's coefficients 8kb..8kb+7 */
+        for (int l = 0; l < 8; l += 2) {
+            __m256i p = _mm256_permute4x64_epi64(_mm256_packs_epi32(r[l], r[l + 1]), 0xD8);
+            if (l < nl) _mm_storeu_si128((__m128i *)(cptr[l] + 8 * kb), _mm256_castsi256_si128(p));
+            if (l + 1 < nl) _mm_storeu_si128((__m128i *)(cptr[l + 1] + 8 * kb), _mm256_extracti128_si256(p, 1));
+        }
+    }
+#else
     for (int l = 0; l < nl; l++)
         for (int k = 0; k < 64; k++) cptr[l][k] = (int16_t)d[k][l];
+#endif
+}
+
+/* Each lane's block of 64 int16 -> lane vectors (lanes past nl repeat the last block). */
+static inline void HZ_FN(load_coefs)(hz_lanes d, int16_t *const cptr[8], int nl)
+{
+#if defined(__AVX2__)
+    for (int kb = 0; kb < 8; kb++) {
+        __m256i r[8];
+        for (int l = 0; l < 8; l++)
+            r[l] = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(cptr[l < nl ? l : nl - 1] + 8 * kb)));
+        HZ_FN(transpose8x8_i32)(r);
+        for (int j = 0; j < 8; j++) memcpy(&d[8 * kb + j], &r[j], sizeof(__m256i));
+    }
+#else
+    for (int l = 0; l < 8; l++) {
+        const int16_t *src = cptr[l < nl ? l : nl - 1];
+        for (int k = 0; k < 64; k++) d[k][l] = src[k];
+    }
+#endif
+}
+
+/* The forward DCT of a group kept as int16 (it fits: |c| <= 2^14) between qualities. */
+typedef int16_t hz_v8s __attribute__((vector_size(16)));
+
+static inline void HZ_FN(save_fdct)(const hz_lanes d, int16_t *dst)
+{
+    for (int k = 0; k < 64; k++) {
+        hz_v8s v = __builtin_convertvector(d[k], hz_v8s);
+        memcpy(dst + 8 * k, &v, sizeof v);
+    }
+}
+
+static inline void HZ_FN(restore_fdct)(hz_lanes d, const int16_t *src)
+{
+    for (int k = 0; k < 64; k++) {
+        hz_v8s v;
+        memcpy(&v, src + 8 * k, sizeof v);
+        d[k] = __builtin_convertvector(v, hz_v8);
+    }
 }
 
 /* Process one image: forward once, then every quality row. */
@@ -386,8 +461,7 @@ void HZ_FN(hz_process_image)(const hz_job *job, const hz_layout *L, int i, uint8
                 HZ_FN(group_ptrs)(L, cls, g, s, 0, ptr, NULL, 0, NULL);
                 HZ_FN(load_samples)((const uint8_t *const *)ptr, HZ_FN(group_stride)(L, cls), d);
                 HZ_FN(fdct_lanes)(d);
-                int16_t *dst = fd + (ptrdiff_t)gi * 512;
-                for (int k = 0; k < 64; k++) HZ_LANES { dst[k * 8 + l] = (int16_t)d[k][l]; }
+                HZ_FN(save_fdct)(d, fd + (ptrdiff_t)gi * 512);
             }
     }
     for (int q = 0; q < job->nq; q++) {
@@ -398,11 +472,10 @@ void HZ_FN(hz_process_image)(const hz_job *job, const hz_layout *L, int i, uint8
             const hz_divisor_table *t = hz_divisors(quality, cls);
             for (int g = 0; g < L->ngroups[cls]; g++, gi++) {
                 uint8_t *ptr[8], *rptr[8];
-                int16_t *cptr[8];
+                int16_t *cptr[8] = {0};
                 int nl = HZ_FN(group_ptrs)(L, cls, g, s, 0, ptr, coefs, i, cptr);
                 if (job->nq > 1) {
-                    const int16_t *src = fd + (ptrdiff_t)gi * 512;
-                    for (int k = 0; k < 64; k++) HZ_LANES { d[k][l] = src[k * 8 + l]; }
+                    HZ_FN(restore_fdct)(d, fd + (ptrdiff_t)gi * 512);
                 } else {
                     HZ_FN(load_samples)((const uint8_t *const *)ptr, HZ_FN(group_stride)(L, cls), d);
                     HZ_FN(fdct_lanes)(d);
@@ -432,12 +505,9 @@ int HZ_FN(hz_reconstruct_image)(const int16_t *const *coefs, const uint16_t *tab
         const uint16_t *table = tables + ((ptrdiff_t)i * 2 + cls) * 64;
         for (int g = 0; g < L->ngroups[cls]; g++) {
             uint8_t *rptr[8];
-            int16_t *cptr[8];
+            int16_t *cptr[8] = {0};
             int nl = HZ_FN(group_ptrs)(L, cls, g, s, 1, rptr, (int16_t *const *)coefs, i, cptr);
-            for (int l = 0; l < 8; l++) {
-                const int16_t *src = cptr[l < nl ? l : nl - 1];
-                for (int k = 0; k < 64; k++) d[k][l] = src[k];
-            }
+            HZ_FN(load_coefs)(d, cptr, nl);
             HZ_FN(dequantize_lanes)(d, table);
             hz_v8 bad = d[0] > HZ_MAX_DEQUANTIZED;
             for (int k = 0; k < 64; k++) bad |= (d[k] > HZ_MAX_DEQUANTIZED) | (d[k] < -HZ_MAX_DEQUANTIZED);

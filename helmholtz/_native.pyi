@@ -15,7 +15,12 @@ class CpuBackend:
         self, images: npt.NDArray[np.uint8], qualities: npt.NDArray[np.int32], subsampling: str, num_threads: int
     ) -> npt.NDArray[np.uint8]: ...
     def forward(
-        self, images: npt.NDArray[np.uint8], qualities: npt.NDArray[np.int32], subsampling: str, num_threads: int
+        self,
+        images: npt.NDArray[np.uint8],
+        qualities: npt.NDArray[np.int32],
+        subsampling: str,
+        num_threads: int,
+        out: list[list[npt.NDArray[np.int16]]] | None = None,
     ) -> list[list[npt.NDArray[np.int16]]]: ...
     def reconstruct(
         self,

@@ -85,13 +85,24 @@ cdef class CpuBackend:
         _check(status)
         return out
 
-    def forward(self, images, qualities, str subsampling, int num_threads):
+    def forward(self, images, qualities, str subsampling, int num_threads, out=None):
+        """Coefficients per quality and component; ``out`` (same nesting) reuses arrays."""
         cdef const uint8_t[:, :, :, ::1] img = images
         cdef const int32_t[:, ::1] q = np.ascontiguousarray(qualities, dtype=np.int32)
         cdef int n = img.shape[0], nq = q.shape[0]
         geoms = _ref.component_geometry(img.shape[1], img.shape[2], img.shape[3], subsampling)
         cdef int ncomp = len(geoms)
-        result = [[np.empty((n, g.blocks_high, g.blocks_wide, 8, 8), dtype=np.int16) for g in geoms] for _ in range(nq)]
+        if out is None:
+            # Reusing buffers across calls (out=) avoids the page faults of fresh arrays.
+            result = [[np.empty((n, g.blocks_high, g.blocks_wide, 8, 8), dtype=np.int16) for g in geoms] for _ in range(nq)]
+        else:
+            result = out
+            if len(result) != nq or any(len(row) != ncomp for row in result):
+                raise ValueError("out must hold one list of component arrays per quality")
+            for row in result:
+                for arr, g in zip(row, geoms):
+                    if arr.shape != (n, g.blocks_high, g.blocks_wide, 8, 8) or arr.dtype != np.int16 or not arr.flags.c_contiguous:
+                        raise ValueError(f"out arrays must be C-contiguous int16 {(n, g.blocks_high, g.blocks_wide, 8, 8)}")
         cdef int16_t **ptrs = <int16_t **>malloc(nq * ncomp * sizeof(int16_t *))
         if ptrs == NULL:
             raise MemoryError("helmholtz C core: out of memory")
@@ -142,3 +153,7 @@ cdef class CpuBackend:
         finally:
             free(ptrs)
         return out
+
+
+# Entropy coding (bit counts, JFIF writer): csrc/hz_entropy.c
+include "_entropy_native.pxi"

@@ -31,6 +31,10 @@ __all__ = [
     "coefficients",
     "coefficients_many",
     "reconstruct",
+    "bits",
+    "bits_many",
+    "encode",
+    "symbol_frequencies",
     "ZIGZAG",
 ]
 
@@ -67,10 +71,15 @@ def quant_tables(quality: int, *, baseline: bool = True) -> tuple[np.ndarray, np
     )
 
 
+_TABLE_LUT: np.ndarray | None = None
+
+
 def _tables_for(qualities: np.ndarray) -> np.ndarray:
     """uint16 (N, 2, 8, 8) luma/chroma tables for an int array of N qualities."""
-    lut = np.stack([np.stack(quant_tables(int(q))) for q in range(1, 101)])
-    return lut[np.asarray(qualities) - 1]
+    global _TABLE_LUT
+    if _TABLE_LUT is None:  # built once: all 100 qualities x (luma, chroma)
+        _TABLE_LUT = np.stack([np.stack(quant_tables(q)) for q in range(1, 101)])
+    return _TABLE_LUT[np.asarray(qualities) - 1]
 
 
 @dataclass(frozen=True, eq=False)
@@ -396,3 +405,8 @@ def _check_components(coefs: Coefficients) -> None:
             raise ValueError(f"coefs component has shape {tuple(comp.shape)} dtype {comp.dtype}; expected int16 {expected}")
     if tuple(coefs.tables.shape) != (n, 2, 8, 8):
         raise ValueError(f"coefs.tables must have shape {(n, 2, 8, 8)}; got {tuple(coefs.tables.shape)}")
+
+
+# Entropy coding (exact Huffman bit counts, the JFIF writer) lives in _entropy,
+# which builds on the functions above.
+from ._entropy import bits, bits_many, encode, symbol_frequencies  # noqa: E402

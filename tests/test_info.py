@@ -1,0 +1,177 @@
+"""Information measures and ``helmholtz info``: formulas checked by hand and against Pillow."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helmholtz import _entropy as E
+from helmholtz import info, jpeg
+
+BACKEND = "cpu" if E._native() is not None else "numpy"
+
+
+def _images(n=3, h=16, w=24, c=3, seed=0):
+    rng = np.random.default_rng(seed)
+    ramp = np.add.outer(np.arange(h), np.arange(w))[None, ..., None] * 4
+    return (ramp + rng.integers(0, 40, (n, h, w, c))).astype(np.uint8)
+
+
+def _data_dir():
+    env = os.environ.get("HELMHOLTZ_DATA")
+    cand = [Path(env)] if env else []
+    cand.append(Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
+    for d in cand:
+        if (d / "cifar10.npz").exists():
+            return d
+    return None
+
+
+def test_shannon_entropy_by_hand():
+    assert info.shannon_entropy(np.array([0, 0, 0, 0])) == 0.0
+    assert info.shannon_entropy(np.array([1, 2, 3, 4])) == pytest.approx(2.0)
+    p = np.array([0.5, 0.25, 0.25])
+    rows = np.array([[5, 5, -7, 9], [0, 1, 0, 1]])
+    assert np.allclose(info.shannon_entropy(rows), [-(p * np.log2(p)).sum(), 1.0])
+    assert info.shannon_entropy(rows.T, axis=0).shape == (2,)
+    with pytest.raises(TypeError, match="integers"):
+        info.shannon_entropy(np.zeros(3))
+
+
+def test_coefficient_entropy_matches_direct_count():
+    imgs = _images()
+    coefs = jpeg.coefficients(imgs, 40, backend="numpy")
+    overall = info.coefficient_entropy(coefs)
+    per_comp = info.coefficient_entropy(coefs, by="component")
+    per_freq = info.coefficient_entropy(coefs, by="frequency")
+    assert overall.shape == (3,) and per_comp.shape == (3, 3) and per_freq.shape == (3, 3, 8, 8)
+    for i in range(3):
+        values = np.concatenate([c[i].ravel() for c in coefs.components])
+        _, counts = np.unique(values, return_counts=True)
+        p = counts / counts.sum()
+        assert overall[i] == pytest.approx(-(p * np.log2(p)).sum())
+        dc = coefs.components[0][i][..., 0, 0].ravel()
+        _, counts = np.unique(dc, return_counts=True)
+        p = counts / counts.sum()
+        assert per_freq[i, 0, 0, 0] == pytest.approx(-(p * np.log2(p)).sum())
+    pooled = info.coefficient_entropy(coefs, pooled=True)
+    values = np.concatenate([c.ravel() for c in coefs.components])
+    _, counts = np.unique(values, return_counts=True)
+    p = counts / counts.sum()
+    assert pooled == pytest.approx(-(p * np.log2(p)).sum())
+    with pytest.raises(ValueError, match="by must be"):
+        info.coefficient_entropy(coefs, by="block")
+
+
+def test_zero_fraction_and_pixel_entropy():
+    imgs = _images()
+    coefs = jpeg.coefficients(imgs, 10, backend="numpy")
+    zf = info.zero_fraction(coefs)
+    total = sum(c[0].size for c in coefs.components)
+    assert zf[0] == pytest.approx(sum((c[0] == 0).sum() for c in coefs.components) / total)
+    flat = np.zeros((2, 8, 8, 3), np.uint8)
+    flat[1, :4] = 255
+    assert np.allclose(info.pixel_entropy(flat), [0.0, 1.0])
+
+
+def test_psnr_formula():
+    a = np.zeros((2, 4, 4, 3), np.uint8)
+    b = a.copy()
+    b[0] = 10  # MSE 100
+    out = info.psnr(a, b)
+    assert out[0] == pytest.approx(10 * math.log10(255**2 / 100))
+    assert out[1] == np.inf
+    with pytest.raises(ValueError, match="shape"):
+        info.psnr(a, b[:, :2])
+
+
+def test_bits_per_pixel_against_pillow_files():
+    from PIL import Image
+
+    imgs = _images(2, 13, 21)
+    scan = info.scan_bits_per_pixel(imgs, 30, backend=BACKEND)
+    whole = info.file_bits_per_pixel(imgs, 30, backend=BACKEND)
+    for i in range(2):
+        buf = io.BytesIO()
+        Image.fromarray(imgs[i]).save(buf, "JPEG", quality=30, subsampling="4:2:0")
+        assert whole[i] == pytest.approx(8 * len(buf.getvalue()) / (13 * 21))
+        assert scan[i] * 13 * 21 == E.bits(imgs[i], 30, backend=BACKEND)[0]
+        assert scan[i] < whole[i]
+
+
+def test_dataset_report_columns_and_monotonicity():
+    pytest.importorskip("pandas")
+    imgs = _images(4, 16, 16)
+    df = info.dataset_report(imgs, [5, 50, 95], backend=BACKEND)
+    assert list(df.index) == [5, 50, 95]
+    for col in ("bpp_scan", "bpp_file", "coef_entropy", "entropy_Y", "entropy_Cr", "zero_fraction", "psnr_db", "pixel_entropy"):
+        assert col in df.columns
+    assert df["bpp_scan"].is_monotonic_increasing and df["psnr_db"].is_monotonic_increasing
+    assert df["zero_fraction"].is_monotonic_decreasing
+    assert (df["bpp_file"] > df["bpp_scan"]).all()
+    bits = E.bits(imgs, 50, backend=BACKEND)
+    assert df.loc[50, "bpp_scan"] == pytest.approx(bits.mean() / 256)
+    decoded = jpeg.roundtrip(imgs, 50, backend="numpy")
+    mse = ((imgs.astype(float) - decoded) ** 2).mean()
+    assert df.loc[50, "psnr_db"] == pytest.approx(10 * math.log10(255**2 / mse))
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="helmholtz")
+    info.register(p.add_subparsers(dest="command"))
+    return p
+
+
+def test_cli_on_a_small_npz(tmp_path, capsys):
+    pytest.importorskip("pandas")
+    pytest.importorskip("matplotlib")
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "cifar10.npz", x_test=rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8), x_train=np.zeros((1, 32, 32, 3), np.uint8))
+    args = _parser().parse_args(
+        ["info", "--data-dir", str(tmp_path), "--qualities", "1,20", "--csv", str(tmp_path / "t.csv"),
+         "--json", str(tmp_path / "t.json"), "--plot", str(tmp_path / "t.png"), "--backend", BACKEND]
+    )
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "bpp_scan" in out and "3 images" in out
+    assert (tmp_path / "t.csv").read_text().startswith("quality,")
+    records = json.loads((tmp_path / "t.json").read_text())
+    assert [r["quality"] for r in records] == [1, 20]
+    assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_errors(tmp_path, monkeypatch):
+    monkeypatch.delenv("HELMHOLTZ_DATA", raising=False)
+    p = _parser()
+    args = p.parse_args(["info", "--qualities", "1,20"])
+    with pytest.raises(FileNotFoundError, match="HELMHOLTZ_DATA"):
+        args.func(args)
+    args = p.parse_args(["info", "--data-dir", str(tmp_path), "--qualities", "1,x"])
+    with pytest.raises(ValueError, match="qualities"):
+        args.func(args)
+    args = p.parse_args(["info", "--data-dir", str(tmp_path), "--qualities", "0,20"])
+    with pytest.raises(ValueError, match="1..100"):
+        args.func(args)
+    args = p.parse_args(["info", "--data-dir", str(tmp_path)])
+    with pytest.raises(FileNotFoundError, match="cifar10.npz"):
+        args.func(args)
+    with pytest.raises(ValueError, match="limit"):
+        info.load_dataset("cifar10", tmp_path, limit=0)
+    with pytest.raises(ValueError, match="dataset"):
+        info.load_dataset("mnist", tmp_path)
+
+
+def test_cifar10_q20_is_near_one_bit_per_pixel():
+    d = _data_dir()
+    if d is None:
+        pytest.skip("cifar10.npz not found (set HELMHOLTZ_DATA)")
+    x = info.load_dataset("cifar10", d, "test", limit=64)
+    bpp = info.scan_bits_per_pixel(x, 20, backend=BACKEND)
+    assert 0.6 < bpp.mean() < 1.3
