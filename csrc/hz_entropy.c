@@ -3,6 +3,8 @@
 #include "hz_huffman.h"
 
 #include <pthread.h>
+
+#include "hz_parallel.h"
 #include <stdlib.h>
 #include <string.h>
 #if defined(__SSE2__)
@@ -433,80 +435,51 @@ typedef struct {
     int64_t *freq;  /* JOB_FREQ */
     uint8_t *bytes; /* JOB_ENCODE */
     const int64_t *offsets;
-    int64_t begin, end;
-    int status;
+    int status;     /* first failure, atomically set */
 } job_t;
 
-static void *run_job(void *arg)
+/* hz_parallel_for body: images [begin, end). The per-thread scratch (zeroed
+ * by hz_parallel_for) holds the header cache of standard-table encodes. */
+static void run_range(void *arg, int64_t begin, int64_t end, uint8_t *scratch)
 {
     job_t *j = (job_t *)arg;
-    header_cache_t *cache = NULL;
-    int64_t i;
-    if (j->kind == JOB_ENCODE && !j->optimize) {
-        cache = (header_cache_t *)malloc(sizeof(header_cache_t));
-        if (!cache) { j->status = HZ_ERR_NOMEM; return NULL; }
-        cache->valid = 0;
-    }
-    for (i = j->begin; i < j->end; i++) {
+    header_cache_t *cache = (j->kind == JOB_ENCODE && !j->optimize) ? (header_cache_t *)scratch : NULL;
+    for (int64_t i = begin; i < end; i++) {
         int64_t r;
+        int fail = HZ_OK;
         switch (j->kind) {
         case JOB_BITS:
         case JOB_BOUNDS:
             r = j->optimize ? image_bits_optimal(j->g, i) : image_bits_fixed(j->g, i, j->std);
-            if (r < 0) { j->status = HZ_ERR_ARG; return NULL; }
+            if (r < 0) { fail = HZ_ERR_ARG; break; }
             j->out[i] = j->kind == JOB_BITS ? r : HZ_MAX_HEADER_BYTES + 2 * ((r + 7) / 8);
             break;
         case JOB_FREQ:
             r = image_gather(j->g, i, j->freq + i * 4 * 256);
-            if (r < 0) { j->status = HZ_ERR_ARG; return NULL; }
+            if (r < 0) { fail = HZ_ERR_ARG; break; }
             j->out[i] = r;
             break;
         default:
             r = image_encode(j->g, i, j->height, j->width, j->qtables + i * 128, j->optimize, j->std, cache,
                              j->bytes + j->offsets[i], j->offsets[i + 1] - j->offsets[i]);
-            if (r < 0) { j->status = r == -1 ? HZ_ERR_ARG : HZ_ERR_OVERFLOW; free(cache); return NULL; }
+            if (r < 0) { fail = r == -1 ? HZ_ERR_ARG : HZ_ERR_OVERFLOW; break; }
             j->out[i] = r;
         }
+        if (fail != HZ_OK) {
+            __atomic_store_n(&j->status, fail, __ATOMIC_RELAXED);
+            return;
+        }
     }
-    free(cache);
-    return NULL;
 }
 
 static int run_jobs(job_t *proto, int num_threads)
 {
-    int64_t n = proto->g->n;
-    int t, nt, status = HZ_OK, started = 0;
-    job_t *jobs;
-    pthread_t *threads;
     if (num_threads < 1) return HZ_ERR_ARG;
     pthread_once(&zz_once, zz_build);
-    nt = n < num_threads ? (int)(n > 0 ? n : 1) : num_threads;
-    if (nt == 1) {
-        proto->begin = 0; proto->end = n; proto->status = HZ_OK;
-        run_job(proto);
-        return proto->status;
-    }
-    jobs = (job_t *)malloc(sizeof(job_t) * (size_t)nt);
-    threads = (pthread_t *)malloc(sizeof(pthread_t) * (size_t)nt);
-    if (!jobs || !threads) { free(jobs); free(threads); return HZ_ERR_NOMEM; }
-    for (t = 0; t < nt; t++) {
-        jobs[t] = *proto;
-        jobs[t].begin = n * t / nt;
-        jobs[t].end = n * (t + 1) / nt;
-        jobs[t].status = HZ_OK;
-    }
-    /* threads 1..nt-1 run in new threads, chunk 0 in the caller's */
-    for (t = 1; t < nt; t++) {
-        if (pthread_create(&threads[t], NULL, run_job, &jobs[t]) != 0) { status = HZ_ERR_THREAD; break; }
-        started = t;
-    }
-    if (status == HZ_OK) run_job(&jobs[0]);
-    for (t = 1; t <= started; t++) pthread_join(threads[t], NULL);
-    for (t = 0; t < nt && status == HZ_OK; t++)
-        if (jobs[t].status != HZ_OK) status = jobs[t].status;
-    free(jobs);
-    free(threads);
-    return status;
+    proto->status = HZ_OK;
+    size_t scratch = (proto->kind == JOB_ENCODE && !proto->optimize) ? sizeof(header_cache_t) : 0;
+    int st = hz_parallel_for(proto->g->n, num_threads, scratch, run_range, proto);
+    return st != HZ_OK ? st : proto->status;
 }
 
 /* ---- public ---------------------------------------------------------------- */

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct {
     int64_t n, chunk;
@@ -16,9 +17,13 @@ static void *worker(void *arg)
 {
     pool *p = (pool *)arg;
     uint8_t *scratch = NULL;
-    if (p->scratch_bytes && !(scratch = (uint8_t *)aligned_alloc(64, (p->scratch_bytes + 63) & ~(size_t)63))) {
-        __atomic_store_n(&p->status, HZ_ERR_NOMEM, __ATOMIC_RELAXED);
-        return NULL;
+    if (p->scratch_bytes) {
+        size_t bytes = (p->scratch_bytes + 63) & ~(size_t)63;
+        if (!(scratch = (uint8_t *)aligned_alloc(64, bytes))) {
+            __atomic_store_n(&p->status, HZ_ERR_NOMEM, __ATOMIC_RELAXED);
+            return NULL;
+        }
+        memset(scratch, 0, bytes);
     }
     for (;;) {
         if (__atomic_load_n(&p->status, __ATOMIC_RELAXED) != HZ_OK) break;

@@ -9,7 +9,8 @@
 #include "hz_common.h"
 
 /* body(ctx, begin, end, scratch) processes items [begin, end); scratch is a
- * per-thread buffer of scratch_bytes (64-byte aligned) reused across calls. */
+ * per-thread buffer of scratch_bytes (64-byte aligned, zeroed when the thread
+ * starts) reused across that thread's calls of body. */
 typedef void (*hz_range_fn)(void *ctx, int64_t begin, int64_t end, uint8_t *scratch);
 
 /* Run body over [0, n) on up to num_threads threads (the caller included).
