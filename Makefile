@@ -27,8 +27,12 @@ install: $(VENV)/.built
 
 build: $(VENV)/.built
 
+# The main job as a new user sees it: a small real CIFAR-10 Helmholtz sweep, then its report.
 demo: install
-	$(PY) -m helmholtz demo
+	@test -n "$(HELMHOLTZ_DATA)" || { echo "set HELMHOLTZ_DATA to a folder holding cifar10.npz"; exit 2; }
+	$(PY) -m helmholtz sweep --dataset cifar10 --models A --qualities 5,20,100 --epochs 3 \
+	    --train-subset 2000 --test-subset 500 --recipe fast --out out/demo
+	$(PY) -m helmholtz report out/demo
 
 test: install
 	$(PY) -m pytest -q

@@ -1,0 +1,278 @@
+"""``helmholtz report``: tables, plots and Helmholtz numbers from a sweep's database.
+
+Three tables:
+
+trials
+    One row per trial: ``dataset, model, params, quality, bitrate, seed,
+    recipe, epochs, train_subset, test_subset, bpp, bits_per_second,
+    test_accuracy, best_test_accuracy, best_epoch, convergence_epoch,
+    wall_time_s, images_per_s``.
+summary
+    Means and standard deviations over seeds per model and level:
+    ``test_accuracy_mean/std``, ``best_test_accuracy_mean/std``,
+    ``convergence_epoch_mean/std``, ``bpp`` and the number of seeds.
+helmholtz
+    Per model: the best quality ``q_star`` (highest mean test accuracy; ties
+    go to the lower bit rate), its accuracy and ``bpp_q_star``, ``bpp_q100``,
+    the noise estimate ``H_bits_per_pixel = bpp(q=100) - bpp(q*)`` and
+    ``NH_bits = N * H`` over the training set's ``N`` pixels.
+
+Plots (PNG): accuracy against quality and against bpp per model, and the
+convergence epoch against quality.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["TRIAL_COLUMNS", "load_trials", "summarize", "helmholtz_numbers", "make_plots", "render", "register", "main"]
+
+#: Columns of the per-trial table, in order.
+TRIAL_COLUMNS = [
+    "dataset", "model", "params", "quality", "bitrate", "seed", "recipe", "epochs", "train_subset", "test_subset",
+    "bpp", "bits_per_second", "test_accuracy", "best_test_accuracy", "best_epoch", "convergence_epoch",
+    "wall_time_s", "images_per_s",
+]
+_GROUP = ["dataset", "recipe", "epochs", "train_subset", "test_subset", "model", "quality", "bitrate"]
+FORMATS = ("table", "csv", "json", "markdown")
+
+
+def load_trials(out: str | os.PathLike) -> Any:
+    """The trials of ``out``'s database as a pandas DataFrame (columns :data:`TRIAL_COLUMNS` + curves)."""
+    import pandas as pd
+
+    from .store import ResultStore
+
+    with ResultStore(out, create=False) as store:
+        records = store.records()
+    df = pd.DataFrame.from_records(records, columns=list(records[0]) if records else TRIAL_COLUMNS + ["accuracy_curve"])
+    for col in ("quality", "train_subset", "test_subset", "params", "best_epoch", "convergence_epoch", "seed", "epochs"):
+        df[col] = df[col].astype("Int64")
+    for col in ("bpp", "bitrate", "bits_per_second", "test_accuracy", "best_test_accuracy", "wall_time_s", "images_per_s"):
+        df[col] = df[col].astype("float64")
+    sort = [c for c in ("dataset", "recipe", "model", "quality", "bitrate", "seed") if c in df]
+    return df.sort_values(sort, na_position="first", kind="stable").reset_index(drop=True)
+
+
+def summarize(trials: Any) -> Any:
+    """Means and standard deviations over seeds (one row per model and level)."""
+    import pandas as pd
+
+    if trials.empty:
+        return pd.DataFrame(columns=[*_GROUP, "seeds", "params", "bpp", "test_accuracy_mean", "test_accuracy_std"])
+    g = trials.groupby(_GROUP, dropna=False, sort=True)
+    out = g.agg(
+        seeds=("seed", "count"),
+        params=("params", "first"),
+        bpp=("bpp", "mean"),
+        bits_per_second=("bits_per_second", "mean"),
+        test_accuracy_mean=("test_accuracy", "mean"),
+        test_accuracy_std=("test_accuracy", "std"),
+        best_test_accuracy_mean=("best_test_accuracy", "mean"),
+        best_test_accuracy_std=("best_test_accuracy", "std"),
+        convergence_epoch_mean=("convergence_epoch", "mean"),
+        convergence_epoch_std=("convergence_epoch", "std"),
+        wall_time_s_mean=("wall_time_s", "mean"),
+    ).reset_index()
+    return out
+
+
+def helmholtz_numbers(summary: Any, trials: Any) -> Any:
+    """Per model: best quality q*, its bpp, H = bpp(q=100) - bpp(q*) and N*H over the training pixels.
+
+    Accuracy here is the mean final test accuracy over seeds. ``H`` and
+    ``NH_bits`` are NaN where bpp was not measured or q=100 was not run.
+    """
+    import pandas as pd
+
+    rows = []
+    keys = ["dataset", "recipe", "epochs", "train_subset", "test_subset", "model"]
+    img = summary[summary["quality"].notna()] if not summary.empty else summary
+    for key, grp in img.groupby(keys, dropna=False, sort=True):
+        grp = grp.assign(_bpp=grp["bpp"].fillna(math.inf), _q=grp["quality"].astype(float))
+        best = grp.sort_values(["test_accuracy_mean", "_bpp", "_q"], ascending=[False, True, True]).iloc[0]
+        q100 = grp[grp["quality"] == 100]
+        bpp100 = float(q100["bpp"].iloc[0]) if len(q100) else math.nan
+        bpp_star = float(best["bpp"]) if pd.notna(best["bpp"]) else math.nan
+        h = bpp100 - bpp_star
+        match = trials
+        for k, v in zip(keys, key):
+            match = match[match[k].isna()] if pd.isna(v) else match[match[k] == v]
+        pixels = pd.to_numeric(match.get("train_images"), errors="coerce") * pd.to_numeric(match.get("pixels_per_image"), errors="coerce") if len(match) and "train_images" in match else None
+        n_pixels = float(pixels.iloc[0]) if pixels is not None and pd.notna(pixels.iloc[0]) else math.nan
+        acc100 = float(q100["test_accuracy_mean"].iloc[0]) if len(q100) else math.nan
+        rows.append({
+            **dict(zip(keys, key)),
+            "q_star": int(best["quality"]),
+            "accuracy_q_star": float(best["test_accuracy_mean"]),
+            "accuracy_q100": acc100,
+            "bpp_q_star": bpp_star,
+            "bpp_q100": bpp100,
+            "H_bits_per_pixel": h,
+            "train_pixels": n_pixels,
+            "NH_bits": h * n_pixels,
+        })
+    return pd.DataFrame(rows, columns=[*keys, "q_star", "accuracy_q_star", "accuracy_q100", "bpp_q_star", "bpp_q100", "H_bits_per_pixel", "train_pixels", "NH_bits"])
+
+
+def make_plots(summary: Any, folder: str | os.PathLike) -> list[Path]:
+    """Write the PNG plots for ``summary`` into ``folder``; returns their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    img = summary[summary["quality"].notna()]
+    written: list[Path] = []
+    if img.empty:
+        return written
+    series = list(img.groupby(["dataset", "recipe", "epochs", "train_subset", "test_subset", "model"], dropna=False, sort=True))
+    many = len({k[:5] for k, _ in series}) > 1
+
+    def label(key):
+        return f"{key[5]} ({key[0]}, {key[1]}, {key[2]} ep)" if many else f"model {key[5]}"
+
+    def plot(x_col, y_col, err_col, xlabel, ylabel, name, logx=False):
+        fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+        drawn = False
+        for key, grp in series:
+            grp = grp.sort_values("quality")
+            x = grp[x_col].astype(float)
+            y = grp[y_col].astype(float)
+            ok = x.notna() & y.notna()
+            if not ok.any():
+                continue
+            err = grp[err_col].astype(float).fillna(0)[ok] if err_col else None
+            ax.errorbar(x[ok], y[ok], yerr=err, marker="o", capsize=3, label=label(key))
+            drawn = True
+        if not drawn:
+            plt.close(fig)
+            return
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if logx:
+            ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = folder / name
+        fig.savefig(path)
+        plt.close(fig)
+        written.append(path)
+
+    plot("quality", "test_accuracy_mean", "test_accuracy_std", "JPEG quality", "test accuracy (mean ± sd over seeds)", "accuracy_vs_quality.png")
+    plot("bpp", "test_accuracy_mean", "test_accuracy_std", "bits per pixel (entropy-coded scan)", "test accuracy", "accuracy_vs_bpp.png")
+    plot("quality", "convergence_epoch_mean", "convergence_epoch_std", "JPEG quality", "convergence epoch", "convergence_vs_quality.png")
+    return written
+
+
+def _fmt(v: Any) -> str:
+    import pandas as pd
+
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return ""
+    if isinstance(v, float):
+        if v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        return f"{v:.4g}" if abs(v) >= 1e5 else f"{v:.4f}"
+    return str(v)
+
+
+def _markdown(df: Any) -> str:
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "| " + " | ".join("---" for _ in cols) + " |"]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(_fmt(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def _table(df: Any) -> str:
+    if df.empty:
+        return "(none)"
+    cells = [[str(c) for c in df.columns]] + [[_fmt(v) for v in row] for row in df.itertuples(index=False)]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
+    return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells)
+
+
+def _drop_empty(df: Any, keep: tuple = ()) -> Any:
+    """Drop columns that are NULL everywhere (e.g. bitrate on an image sweep), keeping ``keep``."""
+    return df[[c for c in df.columns if c in keep or df[c].notna().any()]]
+
+
+def render(trials: Any, summary: Any, numbers: Any, fmt: str, plots: list[Path]) -> str:
+    """The report as text in format ``fmt`` (see :data:`FORMATS`)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    t = trials[[c for c in TRIAL_COLUMNS if c in trials.columns]]
+    if fmt == "csv":
+        return t.to_csv(index=False).rstrip("\n")
+    if fmt == "json":
+        def records(df):
+            return json.loads(df.to_json(orient="records"))
+
+        return json.dumps({"trials": records(t), "summary": records(summary), "helmholtz": records(numbers), "plots": [str(p) for p in plots]}, indent=2)
+    required = ("model", "params", "quality", "seed", "bpp", "test_accuracy")
+    show = _drop_empty(t, required)
+    show_s = _drop_empty(summary, ("model", "quality", "bpp", "test_accuracy_mean", "test_accuracy_std"))
+    show_h = numbers
+    fmt_table = _markdown if fmt == "markdown" else _table
+    head = (lambda s: f"## {s}") if fmt == "markdown" else (lambda s: f"{s}\n{'=' * len(s)}")
+    parts = [
+        head(f"Trials ({len(t)})"), fmt_table(show), "",
+        head("Mean and standard deviation over seeds"), fmt_table(show_s), "",
+        head("Helmholtz numbers (q* = quality with the best mean test accuracy; H = bpp(q=100) - bpp(q*))"), fmt_table(show_h),
+    ]
+    if t["bpp"].isna().any():
+        parts += ["", "bpp is empty where the codec could not count bits yet (helmholtz.jpeg.bits_many); "
+                  "rerunning the same sweep command fills it in once it can."]
+    if plots:
+        parts += ["", head("Plots")] + [f"- {p}" if fmt == "markdown" else str(p) for p in plots]
+    return "\n".join(parts)
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``report`` sub-command to the ``helmholtz`` parser."""
+    p = subparsers.add_parser("report", help="tables, plots and Helmholtz numbers of a sweep", description=__doc__.split("\n\n")[0])
+    p.add_argument("out", help="the sweep's output folder (or its results.sqlite)")
+    p.add_argument("--format", choices=FORMATS, default="table", help="output format (csv and json print the trials on stdout)")
+    p.add_argument("--plots-dir", default=None, help="where to write the PNG plots (default OUT/plots)")
+    p.add_argument("--no-plots", action="store_true", help="do not draw plots")
+    p.set_defaults(func=main)
+    return p
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``helmholtz report`` from parsed arguments; returns the exit status."""
+    from .store import db_path
+
+    trials = load_trials(args.out)
+    if trials.empty:
+        print(f"no finished trials in {db_path(args.out)} yet", file=sys.stderr)
+    summary = summarize(trials)
+    numbers = helmholtz_numbers(summary, trials)
+    plots: list[Path] = []
+    if not args.no_plots and not trials.empty:
+        folder = Path(args.plots_dir) if args.plots_dir else db_path(args.out).parent / "plots"
+        plots = make_plots(summary, folder)
+    text = render(trials, summary, numbers, args.format, plots)
+    print(text)
+    if plots and args.format == "csv":
+        print("plots: " + ", ".join(str(p) for p in plots), file=sys.stderr)
+    return 0
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """``helmholtz report`` on its own (``argv`` without the sub-command name)."""
+    from .sweep import run_args
+
+    parser = argparse.ArgumentParser(prog="helmholtz")
+    register(parser.add_subparsers(dest="command"))
+    return run_args(parser.parse_args(["report", *(sys.argv[1:] if argv is None else argv)]))
