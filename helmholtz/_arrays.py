@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Batch", "as_batch", "as_qualities", "check_subsampling", "SUBSAMPLINGS"]
+__all__ = ["Batch", "as_batch", "as_qualities", "check_normalization", "check_subsampling", "SUBSAMPLINGS"]
 
 SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
 
@@ -192,3 +192,23 @@ def check_subsampling(subsampling: Any) -> str:
     if subsampling not in SUBSAMPLINGS:
         raise ValueError(f"subsampling must be one of {', '.join(repr(s) for s in SUBSAMPLINGS)}; got {subsampling!r}")
     return subsampling
+
+
+def check_normalization(dtype: Any, mean: Any, std: Any, channels: int):
+    """Validate the float-output options; returns float32 (mean, std) of ``channels`` values or (None, None)."""
+    if dtype not in ("float32", "bfloat16"):
+        raise ValueError(f"dtype must be 'float32' or 'bfloat16'; got {dtype!r}")
+    if (mean is None) != (std is None):
+        raise ValueError("give both mean and std, or neither")
+    if mean is None:
+        return None, None
+    values = []
+    for name, v in (("mean", mean), ("std", std)):
+        a = np.asarray(v, np.float32).reshape(-1)
+        if a.size not in (1, channels):
+            raise ValueError(f"{name} must have 1 or {channels} values; got {a.size}")
+        values.append(np.resize(a, channels))
+    if np.any(values[1] == 0):
+        raise ValueError("std must be nonzero")
+    return values[0], values[1]
+

@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import _reference as ref
-from ._arrays import as_batch, as_qualities, check_subsampling
+from ._arrays import as_batch, as_qualities, check_normalization, check_subsampling
 from .backends import BackendUnavailable
 
 __all__ = ["load_backend", "CudaBackend", "roundtrip_float", "bits", "frequencies", "kernel_source_dir"]
@@ -395,22 +395,11 @@ def roundtrip_float(
         channels last) converted with ``x.float() / 255`` (and normalised with
         float32 arithmetic), without materialising the uint8 result.
     """
-    if dtype not in ("float32", "bfloat16"):
-        raise ValueError(f"dtype must be 'float32' or 'bfloat16'; got {dtype!r}")
-    if (mean is None) != (std is None):
-        raise ValueError("give both mean and std, or neither")
     subsampling = check_subsampling(subsampling)
     batch = _device_batch(images)
-    c = int(batch.array.shape[3])
-    if mean is not None:
-        mean_a = np.asarray(mean, np.float32).reshape(-1)
-        std_a = np.asarray(std, np.float32).reshape(-1)
-        for name, a in (("mean", mean_a), ("std", std_a)):
-            if a.size not in (1, c):
-                raise ValueError(f"{name} must have 1 or {c} values; got {a.size}")
-        if np.any(std_a == 0):
-            raise ValueError("std must be nonzero")
-        mean, std = np.resize(mean_a, 3), np.resize(std_a, 3)
+    mean, std = check_normalization(dtype, mean, std, int(batch.array.shape[3]))
+    if mean is not None:  # the kernel reads three values per table
+        mean, std = np.resize(mean, 3), np.resize(std, 3)
     q = as_qualities(quality, batch.n)[None, :]
     ctx = _Ctx(batch.array)
     with ctx:

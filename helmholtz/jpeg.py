@@ -20,7 +20,7 @@ import numpy as np
 
 from . import _reference as ref
 from . import backends as _backends
-from ._arrays import as_batch, as_qualities, as_quality_list, check_subsampling
+from ._arrays import as_batch, as_qualities, as_quality_list, check_normalization, check_subsampling
 
 __all__ = [
     "Coefficients",
@@ -276,11 +276,8 @@ def roundtrip_float(
         ``(N, C, H, W)`` (``(C, H, W)`` for a single image) of the input's kind,
         equal to ``roundtrip(...)`` converted with float32 arithmetic.
     """
-    if dtype not in ("float32", "bfloat16"):
-        raise ValueError(f"dtype must be 'float32' or 'bfloat16'; got {dtype!r}")
-    if (mean is None) != (std is None):
-        raise ValueError("give both mean and std, or neither")
     batch, subsampling, be, threads = _prepare(images, subsampling, backend, num_threads)
+    mean_a, std_a = check_normalization(dtype, mean, std, batch.array.shape[3])
     single = len(batch.shape) < 4
     if be.device == "cuda":
         from . import _cuda
@@ -289,17 +286,10 @@ def roundtrip_float(
         return out[0] if single else out
     if dtype == "bfloat16" and batch.kind != "torch":
         raise ValueError("dtype='bfloat16' needs a torch tensor input; NumPy has no bfloat16")
-    channels = batch.array.shape[3]
     pixels = be.roundtrip(batch.array, as_qualities(quality, batch.n)[None, :], subsampling, threads)[0]
     out = pixels.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255)
-    if mean is not None:
-        m, sd = (np.asarray(v, np.float32).reshape(-1) for v in (mean, std))
-        for name, a in (("mean", m), ("std", sd)):
-            if a.size not in (1, channels):
-                raise ValueError(f"{name} must have 1 or {channels} values; got {a.size}")
-        if np.any(sd == 0):
-            raise ValueError("std must be nonzero")
-        out = (out - m.reshape(1, -1, 1, 1)) / sd.reshape(1, -1, 1, 1)
+    if mean_a is not None:
+        out = (out - mean_a.reshape(1, -1, 1, 1)) / std_a.reshape(1, -1, 1, 1)
     out = np.ascontiguousarray(out[0] if single else out)
     if batch.kind == "torch":
         import torch
