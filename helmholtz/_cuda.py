@@ -398,8 +398,6 @@ def roundtrip_float(
     subsampling = check_subsampling(subsampling)
     batch = _device_batch(images)
     mean, std = check_normalization(dtype, mean, std, int(batch.array.shape[3]))
-    if mean is not None:  # the kernel reads three values per table
-        mean, std = np.resize(mean, 3), np.resize(std, 3)
     q = as_qualities(quality, batch.n)[None, :]
     ctx = _Ctx(batch.array)
     with ctx:
