@@ -13,7 +13,7 @@ import sys
 
 from ._version import __version__
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "run_args"]
 
 # sub-command -> module providing register(subparsers)
 COMMANDS = {
@@ -40,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    return run_args(args)
+
+
+def run_args(args: argparse.Namespace) -> int:
+    """Call ``args.func``: errors print one line and give status 2, Ctrl-C gives 130."""
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -19,6 +19,17 @@ helmholtz
 
 Plots (PNG): accuracy against quality and against bpp per model, and the
 convergence epoch against quality.
+
+Audio trials (``helmholtz sweep --dataset fsdd --bitrates ...``: a bitrate,
+no quality) get tables of their own, with ``bitrate`` (``pcm`` for the
+uncompressed baseline), ``bits_per_second`` (exact MP3 bits of train + test
+over their duration) and ``accuracy_top10``, the authors' accuracy (mean of the
+10 best epochs); a "best bitrate" table per model (``b_star``, the bitrate with
+the best mean test accuracy, and ``H_bits_per_second`` = bits/s of the
+reference level, PCM if it was run else the highest bitrate, minus bits/s at
+``b_star``); and plots of accuracy against bitrate and against bits per
+second, and of the convergence epoch against bitrate. A database holding both
+kinds reports each kind in its own sections.
 """
 
 from __future__ import annotations
@@ -31,7 +42,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TRIAL_COLUMNS", "load_trials", "summarize", "helmholtz_numbers", "make_plots", "render", "register", "main"]
+__all__ = [
+    "TRIAL_COLUMNS", "AUDIO_TRIAL_COLUMNS", "AUDIO_EXTRA_COLUMNS", "load_trials", "summarize", "helmholtz_numbers",
+    "audio_numbers", "make_plots", "render", "register", "main",
+]
 
 #: Columns of the per-trial table, in order.
 TRIAL_COLUMNS = [
@@ -39,7 +53,17 @@ TRIAL_COLUMNS = [
     "bpp", "bits_per_second", "test_accuracy", "best_test_accuracy", "best_epoch", "convergence_epoch",
     "wall_time_s", "images_per_s",
 ]
+#: Columns of the audio trials' table (``bitrate`` is shown as ``pcm`` for the uncompressed baseline).
+AUDIO_TRIAL_COLUMNS = [
+    "dataset", "model", "params", "bitrate", "seed", "recipe", "epochs", "train_subset", "test_subset",
+    "bits_per_second", "test_accuracy", "best_test_accuracy", "accuracy_top10", "best_epoch", "convergence_epoch",
+    "wall_time_s",
+]
+#: Columns read from a trial's ``extra`` (written by the audio runner); added to the CSV/JSON trials when audio trials exist.
+AUDIO_EXTRA_COLUMNS = ["accuracy_top10", "codec_sample_rate"]
+_AUDIO_REQUIRED = ("model", "params", "bitrate", "seed", "bits_per_second", "test_accuracy")
 _GROUP = ["dataset", "recipe", "epochs", "train_subset", "test_subset", "model", "quality", "bitrate"]
+_SERIES = ["dataset", "recipe", "epochs", "train_subset", "test_subset", "model"]
 FORMATS = ("table", "csv", "json", "markdown")
 
 
@@ -52,12 +76,21 @@ def load_trials(out: str | os.PathLike) -> Any:
     with ResultStore(out, create=False) as store:
         records = store.records()
     df = pd.DataFrame.from_records(records, columns=list(records[0]) if records else TRIAL_COLUMNS + ["accuracy_curve"])
-    for col in ("quality", "train_subset", "test_subset", "params", "best_epoch", "convergence_epoch", "seed", "epochs"):
+    extras = df["extra"] if "extra" in df else pd.Series([None] * len(df), index=df.index, dtype=object)
+    for col in AUDIO_EXTRA_COLUMNS:
+        df[col] = [e.get(col) if isinstance(e, dict) else None for e in extras]
+    for col in ("quality", "train_subset", "test_subset", "params", "best_epoch", "convergence_epoch", "seed", "epochs", "codec_sample_rate"):
         df[col] = df[col].astype("Int64")
-    for col in ("bpp", "bitrate", "bits_per_second", "test_accuracy", "best_test_accuracy", "wall_time_s", "images_per_s"):
+    for col in ("bpp", "bitrate", "bits_per_second", "test_accuracy", "best_test_accuracy", "wall_time_s", "images_per_s", "accuracy_top10"):
         df[col] = df[col].astype("float64")
     sort = [c for c in ("dataset", "recipe", "model", "quality", "bitrate", "seed") if c in df]
-    return df.sort_values(sort, na_position="first", kind="stable").reset_index(drop=True)
+    # quality and bitrate are never both set; NaN last puts the PCM baseline after the bitrates
+    return df.sort_values(sort, na_position="last", kind="stable").reset_index(drop=True)
+
+
+def _audio_mask(df: Any) -> Any:
+    """Rows of audio trials: compressed at a bitrate (or PCM), without a JPEG quality."""
+    return df["quality"].isna()
 
 
 def summarize(trials: Any) -> Any:
@@ -80,7 +113,50 @@ def summarize(trials: Any) -> Any:
         convergence_epoch_std=("convergence_epoch", "std"),
         wall_time_s_mean=("wall_time_s", "mean"),
     ).reset_index()
+    if "accuracy_top10" in trials and trials["accuracy_top10"].notna().any():
+        top = g.agg(accuracy_top10_mean=("accuracy_top10", "mean"), accuracy_top10_std=("accuracy_top10", "std")).reset_index(drop=True)
+        at = out.columns.get_loc("best_test_accuracy_std") + 1
+        for i, col in enumerate(top.columns):
+            out.insert(at + i, col, top[col].to_numpy())
     return out
+
+
+def audio_numbers(summary: Any) -> Any:
+    """Per audio model: the best bitrate ``b_star`` and how many bits per second lie above it.
+
+    ``b_star`` is the bitrate with the highest mean final test accuracy over
+    seeds (ties go to fewer bits per second; NaN means the PCM baseline won).
+    The reference level is PCM when it was run, else the highest bitrate;
+    ``H_bits_per_second = bits_per_second(reference) - bits_per_second(b_star)``.
+    It can be negative: short clips at a high bitrate cost more bits than their
+    PCM (FSDD at 8 kHz: 128 kbps MP3 is about 154,000 bits/s, PCM 128,000).
+    """
+    import pandas as pd
+
+    cols = [*_SERIES, "b_star", "accuracy_b_star", "accuracy_top10_b_star", "bits_per_second_b_star",
+            "reference", "accuracy_reference", "bits_per_second_reference", "H_bits_per_second"]
+    rows = []
+    aud = summary[_audio_mask(summary)] if not summary.empty else summary
+    for key, grp in aud.groupby(_SERIES, dropna=False, sort=True):
+        grp = grp.assign(_bps=grp["bits_per_second"].fillna(math.inf))
+        best = grp.sort_values(["test_accuracy_mean", "_bps"], ascending=[False, True]).iloc[0]
+        pcm = grp[grp["bitrate"].isna()]
+        ref = pcm.iloc[0] if len(pcm) else grp.sort_values("bitrate").iloc[-1]
+        top = float(best["accuracy_top10_mean"]) if "accuracy_top10_mean" in grp and pd.notna(best["accuracy_top10_mean"]) else math.nan
+        bps_star = float(best["bits_per_second"]) if pd.notna(best["bits_per_second"]) else math.nan
+        bps_ref = float(ref["bits_per_second"]) if pd.notna(ref["bits_per_second"]) else math.nan
+        rows.append({
+            **dict(zip(_SERIES, key)),
+            "b_star": float(best["bitrate"]) if pd.notna(best["bitrate"]) else math.nan,
+            "accuracy_b_star": float(best["test_accuracy_mean"]),
+            "accuracy_top10_b_star": top,
+            "bits_per_second_b_star": bps_star,
+            "reference": "pcm" if pd.isna(ref["bitrate"]) else f"{float(ref['bitrate']):g} kbps",
+            "accuracy_reference": float(ref["test_accuracy_mean"]),
+            "bits_per_second_reference": bps_ref,
+            "H_bits_per_second": bps_ref - bps_star,
+        })
+    return pd.DataFrame(rows, columns=cols)
 
 
 def helmholtz_numbers(summary: Any, trials: Any) -> Any:
@@ -130,36 +206,42 @@ def make_plots(summary: Any, folder: str | os.PathLike) -> list[Path]:
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    img = summary[summary["quality"].notna()]
     written: list[Path] = []
-    if img.empty:
+    if summary.empty:
         return written
-    series = list(img.groupby(["dataset", "recipe", "epochs", "train_subset", "test_subset", "model"], dropna=False, sort=True))
-    many = len({k[:5] for k, _ in series}) > 1
+    audio = _audio_mask(summary)
+    img = summary[~audio]
+    aud = summary[audio]
 
-    def label(key):
-        return f"{key[5]} ({key[0]}, {key[1]}, {key[2]} ep)" if many else f"model {key[5]}"
-
-    def plot(x_col, y_col, err_col, xlabel, ylabel, name, logx=False):
+    def plot(series, label, sort_col, x_col, y_col, err_col, xlabel, ylabel, name, logx=False, baseline=False):
         fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
         drawn = False
         for key, grp in series:
-            grp = grp.sort_values("quality")
+            grp = grp.sort_values(sort_col)
             x = grp[x_col].astype(float)
             y = grp[y_col].astype(float)
             ok = x.notna() & y.notna()
             if not ok.any():
                 continue
             err = grp[err_col].astype(float).fillna(0)[ok] if err_col else None
-            ax.errorbar(x[ok], y[ok], yerr=err, marker="o", capsize=3, label=label(key))
+            line = ax.errorbar(x[ok], y[ok], yerr=err, marker="o", capsize=3, label=label(key))
             drawn = True
+            pcm = grp[grp["bitrate"].isna() & grp[y_col].notna()] if baseline else grp.iloc[:0]
+            if len(pcm):  # the uncompressed baseline has no bitrate: a dashed line at its value
+                ax.axhline(float(pcm[y_col].iloc[0]), color=line[0].get_color(), linestyle="--", linewidth=1, label=f"{label(key)}, PCM")
         if not drawn:
             plt.close(fig)
             return
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
-        if logx:
-            ax.set_xscale("log")
+        if logx:  # base 2 with plain numbers: bitrates double from one level to the next
+            from matplotlib.ticker import FuncFormatter, NullFormatter
+
+            ax.set_xscale("log", base=2)
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            if x_col == "bitrate":
+                ax.set_xticks(sorted({float(v) for _, g in series for v in g[x_col].dropna()}))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
@@ -168,9 +250,22 @@ def make_plots(summary: Any, folder: str | os.PathLike) -> list[Path]:
         plt.close(fig)
         written.append(path)
 
-    plot("quality", "test_accuracy_mean", "test_accuracy_std", "JPEG quality", "test accuracy (mean ± sd over seeds)", "accuracy_vs_quality.png")
-    plot("bpp", "test_accuracy_mean", "test_accuracy_std", "bits per pixel (entropy-coded scan)", "test accuracy", "accuracy_vs_bpp.png")
-    plot("quality", "convergence_epoch_mean", "convergence_epoch_std", "JPEG quality", "convergence epoch", "convergence_vs_quality.png")
+    def labeller(series):
+        many = len({k[:5] for k, _ in series}) > 1
+        return lambda key: f"{key[5]} ({key[0]}, {key[1]}, {key[2]} ep)" if many else f"model {key[5]}"
+
+    if not img.empty:
+        series = list(img.groupby(_SERIES, dropna=False, sort=True))
+        label = labeller(series)
+        plot(series, label, "quality", "quality", "test_accuracy_mean", "test_accuracy_std", "JPEG quality", "test accuracy (mean ± sd over seeds)", "accuracy_vs_quality.png")
+        plot(series, label, "quality", "bpp", "test_accuracy_mean", "test_accuracy_std", "bits per pixel (entropy-coded scan)", "test accuracy", "accuracy_vs_bpp.png")
+        plot(series, label, "quality", "quality", "convergence_epoch_mean", "convergence_epoch_std", "JPEG quality", "convergence epoch", "convergence_vs_quality.png")
+    if not aud.empty:
+        series = list(aud.groupby(_SERIES, dropna=False, sort=True))
+        label = labeller(series)
+        plot(series, label, "bitrate", "bitrate", "test_accuracy_mean", "test_accuracy_std", "MP3 bitrate (kbps)", "test accuracy (mean ± sd over seeds)", "accuracy_vs_bitrate.png", logx=True, baseline=True)
+        plot(series, label, "bits_per_second", "bits_per_second", "test_accuracy_mean", "test_accuracy_std", "bits per second (exact MP3 bits, train + test)", "test accuracy (mean ± sd over seeds)", "accuracy_vs_bits_per_second.png", logx=True)
+        plot(series, label, "bitrate", "bitrate", "convergence_epoch_mean", "convergence_epoch_std", "MP3 bitrate (kbps)", "convergence epoch", "convergence_vs_bitrate.png", logx=True, baseline=True)
     return written
 
 
@@ -207,32 +302,74 @@ def _drop_empty(df: Any, keep: tuple = ()) -> Any:
     return df[[c for c in df.columns if c in keep or df[c].notna().any()]]
 
 
-def render(trials: Any, summary: Any, numbers: Any, fmt: str, plots: list[Path]) -> str:
-    """The report as text in format ``fmt`` (see :data:`FORMATS`)."""
+def _audio_view(df: Any) -> Any:
+    """A display copy of audio rows: ``pcm`` for the missing bitrate, whole bits per second."""
+    df = df.copy()
+    df["bitrate"] = [("pcm" if b != b else float(b)) for b in df["bitrate"].astype(float)]
+    for col in [c for c in df.columns if c.startswith("bits_per_second") or c == "H_bits_per_second"]:
+        df[col] = df[col].astype(float).round(0)
+    return df
+
+
+def render(trials: Any, summary: Any, numbers: Any, fmt: str, plots: list[Path], audio: Any = None) -> str:
+    """The report as text in format ``fmt`` (see :data:`FORMATS`).
+
+    Image trials (a JPEG quality) and audio trials (a bitrate) get their own
+    sections in the table and Markdown formats; the CSV and JSON trials hold
+    :data:`TRIAL_COLUMNS`, plus :data:`AUDIO_EXTRA_COLUMNS` when there are
+    audio trials. ``audio`` is :func:`audio_numbers` of ``summary``
+    (computed when None).
+    """
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {fmt!r}")
-    t = trials[[c for c in TRIAL_COLUMNS if c in trials.columns]]
+    is_audio = _audio_mask(trials)
+    has_audio = bool(is_audio.any())
+    has_image = bool((~is_audio).any()) or not has_audio
+    cols = TRIAL_COLUMNS + (AUDIO_EXTRA_COLUMNS if has_audio else [])
+    t = trials[[c for c in cols if c in trials.columns]]
+    if has_audio and audio is None:
+        audio = audio_numbers(summary)
     if fmt == "csv":
         return t.to_csv(index=False).rstrip("\n")
     if fmt == "json":
         def records(df):
             return json.loads(df.to_json(orient="records"))
 
-        return json.dumps({"trials": records(t), "summary": records(summary), "helmholtz": records(numbers), "plots": [str(p) for p in plots]}, indent=2)
-    required = ("model", "params", "quality", "seed", "bpp", "test_accuracy")
-    show = _drop_empty(t, required)
-    show_s = _drop_empty(summary, ("model", "quality", "bpp", "test_accuracy_mean", "test_accuracy_std"))
-    show_h = numbers
+        doc = {"trials": records(t), "summary": records(summary), "helmholtz": records(numbers), "plots": [str(p) for p in plots]}
+        if has_audio:
+            doc["best_bitrate"] = records(audio)
+        return json.dumps(doc, indent=2)
     fmt_table = _markdown if fmt == "markdown" else _table
     head = (lambda s: f"## {s}") if fmt == "markdown" else (lambda s: f"{s}\n{'=' * len(s)}")
-    parts = [
-        head(f"Trials ({len(t)})"), fmt_table(show), "",
-        head("Mean and standard deviation over seeds"), fmt_table(show_s), "",
-        head("Helmholtz numbers (q* = quality with the best mean test accuracy; H = bpp(q=100) - bpp(q*))"), fmt_table(show_h),
-    ]
-    if t["bpp"].isna().any():
-        parts += ["", "bpp is empty where the codec could not count bits yet (helmholtz.jpeg.bits_many); "
-                  "rerunning the same sweep command fills it in once it can."]
+    parts: list[str] = []
+    if has_image:
+        kind = "Image trials" if has_audio else "Trials"
+        ti = t[~is_audio][[c for c in TRIAL_COLUMNS if c in t.columns]]
+        si = summary[~_audio_mask(summary)] if has_audio else summary
+        required = ("model", "params", "quality", "seed", "bpp", "test_accuracy")
+        show = _drop_empty(ti, required)
+        show_s = _drop_empty(si, ("model", "quality", "bpp", "test_accuracy_mean", "test_accuracy_std"))
+        show_h = numbers
+        parts += [
+            head(f"{kind} ({len(ti)})"), fmt_table(show), "",
+            head("Mean and standard deviation over seeds" + (" (image trials)" if has_audio else "")), fmt_table(show_s), "",
+            head("Helmholtz numbers (q* = quality with the best mean test accuracy; H = bpp(q=100) - bpp(q*))"), fmt_table(show_h),
+        ]
+        if ti["bpp"].isna().any():
+            parts += ["", "bpp is empty where the codec could not count bits yet (helmholtz.jpeg.bits_many); "
+                      "rerunning the same sweep command fills it in once it can."]
+    if has_audio:
+        ta = trials[is_audio][[c for c in AUDIO_TRIAL_COLUMNS if c in trials.columns]]
+        sa = summary[_audio_mask(summary)]
+        s_cols = [c for c in sa.columns if c not in ("quality", "bpp")]
+        kind = "Audio trials" if has_image else "Trials"
+        parts += ["" if parts else None, head(f"{kind} ({len(ta)}; bitrate in kbps, pcm = uncompressed; accuracy_top10 = mean of the 10 best epochs)"),
+                  fmt_table(_audio_view(_drop_empty(ta, _AUDIO_REQUIRED))), "",
+                  head("Mean and standard deviation over seeds" + (" (audio trials)" if has_image else "")),
+                  fmt_table(_audio_view(_drop_empty(sa[s_cols], ("model", "bitrate", "bits_per_second", "test_accuracy_mean", "test_accuracy_std")))), "",
+                  head("Best bitrate per model (b_star = best mean test accuracy; H = bits/s(reference) - bits/s(b_star))"),
+                  fmt_table(_audio_view(audio.rename(columns={"b_star": "bitrate"})).rename(columns={"bitrate": "b_star"}))]
+        parts = [p for p in parts if p is not None]
     if plots:
         parts += ["", head("Plots")] + [f"- {p}" if fmt == "markdown" else str(p) for p in plots]
     return "\n".join(parts)

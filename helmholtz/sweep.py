@@ -10,7 +10,10 @@ trials are skipped when the same command runs again.
 Trials dispatch on the data set's ``kind`` through :data:`TRIAL_RUNNERS`:
 ``"image"`` (JPEG at a quality) is built in; an audio data set registers its
 own runner (compression at a bitrate) with :func:`register_runner` and a
-:class:`helmholtz.data.DatasetSpec` of that kind.
+:class:`helmholtz.data.DatasetSpec` of that kind. The audio data sets
+``fsdd`` and ``audio-folder`` (MP3 at a bitrate, :mod:`helmholtz.audio_sweep`)
+register themselves the first time the sweep looks one of them up; the
+bitrate ``pcm`` (``bitrate=None``) is the uncompressed 16-bit baseline.
 
 Heavy imports (torch, tqdm, ray) happen when a sweep runs.
 """
@@ -74,13 +77,20 @@ class TrialSpec:
     bitrate: float | None = None
 
     @property
-    def level(self) -> int | float:
-        """The compression level: the quality, else the bitrate."""
-        return self.quality if self.quality is not None else self.bitrate  # type: ignore[return-value]
+    def level(self) -> int | float | None:
+        """The compression level: the quality, else the bitrate (None: uncompressed PCM audio)."""
+        return self.quality if self.quality is not None else self.bitrate
+
+    def _level_text(self, sep: str) -> str:
+        if self.quality is not None:
+            return f"q={self.quality}"
+        if self.bitrate is None:
+            return "pcm"
+        return f"kbps={self.bitrate:g}" if sep == "=" else f"{self.bitrate:g} kbps"
 
     def key(self) -> str:
         """The unique key of this trial in the results database."""
-        level = f"q={self.quality}" if self.quality is not None else f"kbps={self.bitrate:g}"
+        level = self._level_text("=")
         sub = lambda v: "all" if v is None else str(v)  # noqa: E731
         return (
             f"{self.dataset}|{self.model}|{level}|seed={self.seed}|{self.recipe}|epochs={self.epochs}"
@@ -88,7 +98,7 @@ class TrialSpec:
         )
 
     def label(self) -> str:
-        level = f"q={self.quality}" if self.quality is not None else f"{self.bitrate:g} kbps"
+        level = self._level_text(" ")
         return f"{self.model} {level} seed={self.seed}"
 
 
@@ -408,7 +418,7 @@ _DATA_CACHE: dict[tuple, _data.Dataset] = {}
 
 def load_trial_data(dataset: str, data_dir: str | None, train_subset: int | None, test_subset: int | None, download: bool = False):
     """The (subset of the) data set a trial trains on; cached per process."""
-    spec = _data.get_spec(dataset)
+    spec = _get_spec(dataset)
     root = str(_data.resolve_data_dir(data_dir)) if not download else data_dir
     key = (dataset, root, train_subset, test_subset)
     if key not in _DATA_CACHE:
@@ -418,8 +428,36 @@ def load_trial_data(dataset: str, data_dir: str | None, train_subset: int | None
     return _DATA_CACHE[key]
 
 
+#: Data sets :mod:`helmholtz.audio_sweep` registers; looked up lazily so that torch is not imported early.
+_AUDIO_DATASETS = ("fsdd", "audio-folder")
+
+
+def _ensure_audio(dataset: Any = None, kind: Any = None) -> None:
+    """Register the audio data sets and runner (:func:`helmholtz.audio_sweep.register_with_sweep`) when needed.
+
+    Called with the data set name before looking it up, and with the kind of a
+    data set before looking up its runner; does nothing for anything else or
+    when the registration is already there.
+    """
+    if dataset in _AUDIO_DATASETS and dataset not in _data.DATASETS:
+        from . import audio_sweep
+
+        audio_sweep.register_with_sweep()
+    elif kind == "audio" and "audio" not in TRIAL_RUNNERS:
+        from . import audio_sweep
+
+        register_runner("audio", audio_sweep.make_trial_runner())
+
+
+def _get_spec(dataset: Any) -> _data.DatasetSpec:
+    """:func:`helmholtz.data.get_spec`, registering the audio data sets on first use."""
+    _ensure_audio(dataset=dataset)
+    return _data.get_spec(dataset)
+
+
 def _runner_for(dataset: str) -> TrialRunner:
-    kind = _data.get_spec(dataset).kind
+    kind = _get_spec(dataset).kind
+    _ensure_audio(kind=kind)
     if kind not in TRIAL_RUNNERS:
         raise ValueError(f"dataset {dataset!r} is of kind {kind!r}, for which no trial runner is registered")
     return TRIAL_RUNNERS[kind]
@@ -507,7 +545,7 @@ def plan_trials(
     for m in canon_models:
         for q in canon_levels:
             for s in dict.fromkeys(int(s) for s in seeds):
-                lv = {"quality": q, "bitrate": None} if runner.level == "quality" else {"quality": None, "bitrate": float(q)}
+                lv = {"quality": q, "bitrate": None} if runner.level == "quality" else {"quality": None, "bitrate": None if q is None else float(q)}
                 out.append(TrialSpec(dataset, m, seed=s, recipe=recipe, epochs=epochs, train_subset=train_subset, test_subset=test_subset, **lv))
     return out
 
@@ -525,7 +563,7 @@ class SweepResult:
 
 def _fill_missing_rates(store, pending_specs, done_specs, runner, ds) -> dict:
     """Rates for pending levels, plus NULL rates of finished trials filled in (e.g. bpp once measurable)."""
-    levels = sorted({s.level for s in pending_specs} | {s.level for s in done_specs})
+    levels = list(dict.fromkeys([s.level for s in pending_specs] + [s.level for s in done_specs]))  # None (pcm) does not sort
     rates = runner.rate(ds, levels) if levels else {}
     for s in done_specs:
         values = rates.get(s.level, {})
@@ -624,11 +662,17 @@ def _missing_rate(store, spec: TrialSpec) -> bool:
 
 
 def _summary_line(r: dict) -> str:
-    level = f"q={r['quality']}" if r.get("quality") is not None else f"{r.get('bitrate')} kbps"
-    bpp = f"{r['bpp']:.3f} bpp" if r.get("bpp") is not None else "bpp n/a"
+    if r.get("quality") is not None:
+        level = f"q={r['quality']}"
+        rate = f"{r['bpp']:.3f} bpp" if r.get("bpp") is not None else "bpp n/a"
+        speed = f"{r.get('images_per_s') or 0:.0f} img/s"
+    else:
+        level = "pcm" if r.get("bitrate") is None else f"{r['bitrate']:g} kbps"
+        rate = f"{r['bits_per_second']:,.0f} bits/s" if r.get("bits_per_second") is not None else "bits/s n/a"
+        speed = f"{r.get('train_images') or 0} clips"
     return (
         f"{r['model']} {level} seed={r['seed']}: test acc {r['test_accuracy']:.4f} (best {r['best_test_accuracy']:.4f}), "
-        f"{bpp}, converged at epoch {r['convergence_epoch']}, {r['wall_time_s']:.1f} s, {r.get('images_per_s') or 0:.0f} img/s"
+        f"{rate}, converged at epoch {r['convergence_epoch']}, {r['wall_time_s']:.1f} s, {speed}"
     )
 
 
@@ -644,11 +688,21 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers; got {text!r}") from None
 
 
-def _float_list(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers; got {text!r}") from None
+def _bitrate_list(text: str) -> list[float | None]:
+    """``"pcm,8,16"`` -> ``[None, 8.0, 16.0]``: kbps, with ``pcm`` for the uncompressed baseline."""
+    out: list[float | None] = []
+    for v in text.split(","):
+        v = v.strip()
+        if not v:
+            continue
+        if v.lower() == "pcm":
+            out.append(None)
+            continue
+        try:
+            out.append(float(v))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated bitrates in kbps (or pcm); got {text!r}") from None
+    return out
 
 
 def _name_list(text: str) -> list[str]:
@@ -663,12 +717,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         description="Train each model at each compression level and seed; results go to OUT/results.sqlite. "
         "Running the same command again skips finished trials.",
     )
-    p.add_argument("--dataset", default="cifar10", help=f"data set: one of {', '.join(sorted(_data.DATASETS))} (default cifar10)")
+    names = sorted(set(_data.DATASETS) | set(_AUDIO_DATASETS))
+    p.add_argument("--dataset", default="cifar10", help=f"data set: one of {', '.join(names)} (default cifar10)")
     p.add_argument("--data-dir", default=None, help="data folder (default: $HELMHOLTZ_DATA)")
     p.add_argument("--download", action="store_true", help="download the data set into --data-dir if missing (checksummed)")
-    p.add_argument("--models", type=_name_list, default=["A"], help="comma-separated models, e.g. A,C,F (default A)")
+    p.add_argument("--models", type=_name_list, default=["A"], help="comma-separated models, e.g. A,C,F, or audio models such as conv3 (default A)")
     p.add_argument("--qualities", type=_int_list, default=None, help=f"JPEG qualities 1..100 (default {','.join(map(str, DEFAULT_QUALITIES))})")
-    p.add_argument("--bitrates", type=_float_list, default=None, help="bitrates in kbps, for audio data sets")
+    p.add_argument("--bitrates", type=_bitrate_list, default=None, help="MP3 bitrates in kbps for audio data sets, e.g. 8,16,32,64,96,128; pcm = uncompressed baseline")
     p.add_argument("--epochs", type=int, default=None, help="epochs per trial (default: the recipe's, paper 200, fast 30)")
     p.add_argument("--seeds", type=_int_list, default=[0], help="comma-separated seeds (default 0)")
     p.add_argument("--recipe", choices=sorted(RECIPES), default="paper", help="training recipe (default paper)")
@@ -688,17 +743,17 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``helmholtz sweep`` from parsed arguments; returns the exit status."""
-    spec = _data.get_spec(args.dataset)
+    spec = _get_spec(args.dataset)
     runner = _runner_for(args.dataset)
     if runner.level == "quality":
-        if args.bitrates:
+        if args.bitrates is not None:
             raise ValueError(f"--bitrates applies to audio data sets; {args.dataset} is compressed by JPEG quality (use --qualities)")
         levels = args.qualities if args.qualities is not None else list(DEFAULT_QUALITIES)
     else:
-        if args.qualities:
+        if args.qualities is not None:
             raise ValueError(f"--qualities applies to image data sets; {args.dataset} is compressed at bitrates (use --bitrates)")
         if not args.bitrates:
-            raise ValueError(f"{args.dataset} needs --bitrates")
+            raise ValueError(f"{args.dataset} needs --bitrates (kbps, e.g. --bitrates 8,16,32,64,96,128)")
         levels = args.bitrates
     recipe = _get_recipe(args.recipe)
     epochs = args.epochs if args.epochs is not None else recipe.default_epochs
@@ -740,11 +795,6 @@ def cli(argv: Sequence[str] | None = None) -> int:
 
 def run_args(args: argparse.Namespace) -> int:
     """Call ``args.func`` the way :func:`helmholtz.cli.main` does (errors -> status 2, Ctrl-C -> 130)."""
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        print(f"helmholtz {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    from .cli import run_args as _run_args
+
+    return _run_args(args)

@@ -89,3 +89,80 @@ def test_errors(tmp_path, capsys):
     (tmp_path / "results.sqlite").write_bytes(b"junk" * 200)
     assert report.cli([str(tmp_path)]) == 2
     assert "not a helmholtz results database" in capsys.readouterr().err
+
+
+def _add_audio(s, bps=None):
+    """FSDD-like audio trials: conv3 at 8 / 32 kbps and PCM, two seeds each."""
+    bps = bps or {8.0: 11_000.0, 32.0: 45_000.0, None: 128_000.0}
+    acc = {8.0: [0.40, 0.44], 32.0: [0.70, 0.74], None: [0.66, 0.70]}
+    for br, accs in acc.items():
+        for seed, a in enumerate(accs):
+            level = "pcm" if br is None else f"kbps={br:g}"
+            s.add({
+                "key": f"fsdd|conv3|{level}|{seed}", "dataset": "fsdd", "model": "conv3", "bitrate": br, "seed": seed, "recipe": "paper",
+                "epochs": 2, "train_subset": 200, "params": 70050, "bits_per_second": bps[br], "test_accuracy": a,
+                "best_test_accuracy": a + 0.02, "convergence_epoch": 2 - seed, "accuracy_curve": [a + 0.02, a],
+                "train_images": 200, "test_images": 100, "wall_time_s": 2.0, "extra": {"accuracy_top10": a + 0.01, "codec_sample_rate": 8000},
+            })
+
+
+def test_audio_and_image_in_one_database(out, capsys):
+    with ResultStore(out) as s:
+        _add_audio(s)
+    trials = report.load_trials(out)
+    summary = report.summarize(trials)
+    # image rows and the image Helmholtz numbers are as before
+    numbers = report.helmholtz_numbers(summary, trials).set_index("model")
+    assert list(numbers.index) == ["A", "C"] and numbers.loc["A", "q_star"] == 20
+    aud = summary[summary.dataset == "fsdd"]
+    assert aud["bitrate"].tolist()[:2] == [8.0, 32.0] and math.isnan(aud["bitrate"].tolist()[2])  # PCM last
+    b32 = aud[aud.bitrate == 32].iloc[0]
+    assert b32.seeds == 2 and b32.test_accuracy_mean == pytest.approx(0.72) and b32.accuracy_top10_mean == pytest.approx(0.73)
+    assert b32.test_accuracy_std == pytest.approx(pd.Series([0.70, 0.74]).std()) and b32.bits_per_second == 45_000
+    best = report.audio_numbers(summary).iloc[0]
+    assert best.model == "conv3" and best.b_star == 32 and best.reference == "pcm"
+    assert best.H_bits_per_second == pytest.approx(128_000 - 45_000) and best.accuracy_reference == pytest.approx(0.68)
+
+    assert report.cli([str(out), "--format", "csv"]) == 0
+    captured = capsys.readouterr()
+    rows = list(csv.DictReader(io.StringIO(captured.out)))
+    assert len(rows) == 18 and all(c in rows[0] for c in REQUIRED + ["bitrate", "bits_per_second", "accuracy_top10"])
+    audio_rows = [r for r in rows if r["dataset"] == "fsdd"]
+    assert [r["bitrate"] for r in audio_rows] == ["8.0", "8.0", "32.0", "32.0", "", ""]
+    assert {r["accuracy_top10"] for r in rows if r["dataset"] == "cifar10"} == {""}
+    for name in ("accuracy_vs_quality.png", "accuracy_vs_bpp.png", "convergence_vs_quality.png",
+                 "accuracy_vs_bitrate.png", "accuracy_vs_bits_per_second.png", "convergence_vs_bitrate.png"):
+        assert (out / "plots" / name).is_file() and name in captured.err
+
+    assert report.cli([str(out), "--format", "markdown", "--no-plots"]) == 0
+    md = capsys.readouterr().out
+    assert "## Image trials (12)" in md and "## Audio trials (6;" in md and "Helmholtz numbers" in md and "Best bitrate per model" in md
+    audio_header = next(line for line in md.splitlines() if line.startswith("| dataset | model | params | bitrate"))
+    assert " quality " not in audio_header and " bpp " not in audio_header and " accuracy_top10 " in audio_header
+    assert "| fsdd | conv3 | 70050 | pcm | 0 |" in md
+    assert report.cli([str(out), "--format", "json", "--no-plots"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert len(doc["trials"]) == 18 and doc["best_bitrate"][0]["b_star"] == 32 and len(doc["helmholtz"]) == 2
+
+
+def test_audio_only_report(tmp_path, capsys):
+    with ResultStore(tmp_path) as s:
+        _add_audio(s)
+    assert report.cli([str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Trials (6;") and "Helmholtz numbers" not in text and "bpp is empty" not in text
+    assert "b_star" in text and "128000" in text
+    assert report.cli([str(tmp_path), "--format", "json", "--no-plots"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["helmholtz"] == [] and doc["best_bitrate"][0]["bits_per_second_b_star"] == 45_000
+
+
+def test_image_report_has_no_audio_sections(out, capsys):
+    assert report.cli([str(out), "--format", "csv", "--no-plots"]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split(",")
+    assert header == report.TRIAL_COLUMNS
+    assert report.cli([str(out), "--no-plots"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Trials (12)") and "Audio" not in text and "b_star" not in text and "accuracy_top10" not in text
+    assert report.cli([str(out), "--format", "json", "--no-plots"]) == 0
+    assert "best_bitrate" not in json.loads(capsys.readouterr().out)
