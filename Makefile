@@ -52,9 +52,11 @@ sanitize: install
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	HELMHOLTZ_EXPECT_SANITIZED=1 $(abspath $(PY)) -m pytest -q -p no:cacheprovider tests/test_jpeg.py -k "not generic_kernels"
 
-# Compile every CUDA source with nvcc for sm_80 and sm_90 (no GPU needed).
-cuda-check:
-	bash tools/check_cuda_compile.sh
+# Compile every CUDA source with nvcc for sm_80 and sm_90, and with NVRTC (what CuPy uses at run
+# time, without system headers) for compute_80/90; no GPU needed.
+cuda-check: install
+	$(PIP) install "nvidia-cuda-nvrtc>=12"
+	PYTHON=$(abspath $(PY)) bash tools/check_cuda_compile.sh
 
 clean:
 	rm -rf build $(VENV) *.egg-info helmholtz/*.so helmholtz/_native.c

@@ -246,6 +246,25 @@ extern "C" __global__ void hz_emit_global(const uint8_t *planes, int64_t n, int 
 
 /* ---- entropy-coded bits ------------------------------------------------------ */
 
+/* The scan geometry of one batch of coefficient arrays (chroma arrays share a shape). */
+static __device__ __forceinline__ hz_gpu_scan hz_make_scan(const int16_t *coef0, const int16_t *coef1,
+                                                          const int16_t *coef2, int ncomp, int bh0, int bw0,
+                                                          int bh1, int bw1, int hs, int vs)
+{
+    hz_gpu_scan s;
+    s.comp[0] = coef0;
+    s.comp[1] = coef1;
+    s.comp[2] = coef2;
+    s.ncomp = ncomp;
+    s.hs = hs;
+    s.vs = vs;
+    s.bh[0] = bh0;
+    s.bw[0] = bw0;
+    s.bh[1] = s.bh[2] = bh1;
+    s.bw[1] = s.bw[2] = bw1;
+    return s;
+}
+
 /* One thread per image: bits with the standard tables (lens from hz_init_tables),
  * or -1 for coefficients outside the baseline range. */
 extern "C" __global__ void hz_bits_std(const int16_t *coef0, const int16_t *coef1, const int16_t *coef2, int ncomp,
@@ -255,17 +274,7 @@ extern "C" __global__ void hz_bits_std(const int16_t *coef0, const int16_t *coef
     __shared__ uint8_t s_lens[4 * 256];
     for (int k = threadIdx.x; k < 4 * 256; k += blockDim.x) s_lens[k] = lens[k];
     __syncthreads();
-    hz_gpu_scan s;
-    s.comp[0] = coef0;
-    s.comp[1] = coef1;
-    s.comp[2] = coef2;
-    s.ncomp = ncomp;
-    s.hs = hs;
-    s.vs = vs;
-    s.bh[0] = bh0;
-    s.bw[0] = bw0;
-    s.bh[1] = s.bh[2] = bh1;
-    s.bw[1] = s.bw[2] = bw1;
+    const hz_gpu_scan s = hz_make_scan(coef0, coef1, coef2, ncomp, bh0, bw0, bh1, bw1, hs, vs);
     HZ_GRID_LOOP(i, n) out[i] = hz_gpu_image_bits(&s, i, s_lens, (int64_t *)0);
 }
 
@@ -275,17 +284,7 @@ extern "C" __global__ void hz_frequencies(const int16_t *coef0, const int16_t *c
                                           int ncomp, int64_t n, int bh0, int bw0, int bh1, int bw1, int hs, int vs,
                                           int64_t *freq, int64_t *extra)
 {
-    hz_gpu_scan s;
-    s.comp[0] = coef0;
-    s.comp[1] = coef1;
-    s.comp[2] = coef2;
-    s.ncomp = ncomp;
-    s.hs = hs;
-    s.vs = vs;
-    s.bh[0] = bh0;
-    s.bw[0] = bw0;
-    s.bh[1] = s.bh[2] = bh1;
-    s.bw[1] = s.bw[2] = bw1;
+    const hz_gpu_scan s = hz_make_scan(coef0, coef1, coef2, ncomp, bh0, bw0, bh1, bw1, hs, vs);
     HZ_GRID_LOOP(i, n)
     {
         int64_t *f = freq + i * 1024;
