@@ -5,8 +5,8 @@
  *
  * Blocks are processed eight at a time in "lane" layout: d[k][l] is
  * coefficient (or sample) k of the block in lane l. Every 1-D DCT pass then
- * runs the shared scalar math of hz_block.h across the eight lanes, which
- * the compiler turns into one SIMD instruction per operation.
+ * runs the math of hz_dct_generic.h on 8-lane vectors, one SIMD instruction
+ * per operation.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +23,6 @@
 #include "hz_rows_avx2.h"
 #endif
 
-#if defined(__GNUC__) && !defined(__clang__)
-#define HZ_LANES _Pragma("GCC ivdep") for (int l = 0; l < 8; l++)
-#else
-#define HZ_LANES for (int l = 0; l < 8; l++)
-#endif
 
 /* Eight lanes of int32: GCC/Clang vector extensions turn each operation of
  * hz_dct_generic.h into one SIMD instruction (two on SSE2). */
