@@ -23,7 +23,7 @@ from .backends import BackendUnavailable
 
 __all__ = ["bits", "bits_many", "encode", "symbol_frequencies"]
 
-_BACKENDS = ("auto", "numpy", "cpu")
+_BACKENDS = ("auto", "numpy", "cpu", "cuda")
 
 
 def _native():
@@ -50,7 +50,8 @@ def _resolve(backend: Any) -> str:
     if backend == "numpy":
         return "numpy"
     if backend == "cuda":
-        raise BackendUnavailable("bit counting has no 'cuda' backend yet; use backend='cpu' or 'numpy'")
+        _backends.get("cuda")  # raises BackendUnavailable naming what to install
+        return "cuda"
     raise ValueError(f"backend must be one of {', '.join(map(repr, _BACKENDS))}; got {backend!r}")
 
 
@@ -69,8 +70,8 @@ def _host(x) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.int16)
 
 
-def _coefficients(x, quality, subsampling, backend: str, num_threads) -> tuple[_jpeg.Coefficients, list[np.ndarray]]:
-    """Turn images or a container into a validated container and host component arrays."""
+def _coefficients(x, quality, subsampling, backend: str, num_threads, host: bool = True) -> tuple[_jpeg.Coefficients, list[np.ndarray]]:
+    """Turn images or a container into a validated container and (``host``) host component arrays."""
     if isinstance(x, _jpeg.Coefficients):
         if quality is not None:
             raise ValueError(
@@ -94,7 +95,7 @@ def _coefficients(x, quality, subsampling, backend: str, num_threads) -> tuple[_
             backend="numpy" if backend == "numpy" else "auto",
             num_threads=num_threads,
         )
-    return coefs, [_host(c) for c in coefs.components]
+    return coefs, ([_host(c) for c in coefs.components] if host else [])
 
 
 def _threads(num_threads) -> int:
@@ -172,10 +173,36 @@ def bits(
     32
     """
     optimize = _check_flag(optimize, "optimize")
+    if _wants_cuda(images_or_coefficients, backend):
+        return _bits_cuda(images_or_coefficients, quality, subsampling, optimize)
     be = _resolve(backend)
     threads = _threads(num_threads)
     coefs, comps = _coefficients(images_or_coefficients, quality, subsampling, be, num_threads)
     return _bits_of(coefs, comps, optimize, be, threads)
+
+
+def _wants_cuda(x: Any, backend: Any) -> bool:
+    """True for backend='cuda', or 'auto' with images / coefficients on a CUDA device."""
+    if backend == "cuda":
+        return True
+    if backend != "auto":
+        return False
+    probe = x.components[0] if isinstance(x, _jpeg.Coefficients) else x
+    return _backends._on_cuda(probe)
+
+
+def _bits_cuda(x: Any, quality, subsampling, optimize: bool):
+    """Bits counted on the GPU from device coefficients; the result stays on the device."""
+    _resolve("cuda")
+    from . import _cuda
+
+    if isinstance(x, _jpeg.Coefficients):
+        coefs, _ = _coefficients(x, quality, subsampling, "cuda", None, host=False)
+    else:
+        if quality is None:
+            raise TypeError("quality is required when images are given (an int 1..100 or one per image)")
+        coefs = _jpeg.coefficients(x, quality, subsampling="4:2:0" if subsampling is None else subsampling, backend="cuda")
+    return _cuda.bits(list(coefs.components), coefs.subsampling, optimize=optimize)
 
 
 def bits_many(
@@ -204,6 +231,11 @@ def bits_many(
         int64 ``(len(qualities), N)``; row ``k`` equals ``bits(images, qualities[k])``.
     """
     optimize = _check_flag(optimize, "optimize")
+    if _wants_cuda(images, backend):
+        per_quality = _jpeg.coefficients_many(images, qualities, subsampling=subsampling, backend="cuda")
+        rows = [_bits_cuda(c, None, None, optimize) for c in per_quality]
+        stack = __import__("torch").stack if type(rows[0]).__module__.startswith("torch") else __import__("cupy").stack
+        return stack(rows)
     be = _resolve(backend)
     threads = _threads(num_threads)
     if be == "numpy":

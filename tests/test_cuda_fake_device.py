@@ -281,3 +281,24 @@ def test_optimal_bits_from_frequencies(native, monkeypatch):
         f, e = _entropy.symbol_frequencies(co)
         got = _cuda._optimal_bits(f, e, 4 if channels == 3 else 2)
         np.testing.assert_array_equal(got, _entropy.bits(co, optimize=True))
+
+
+def test_jpeg_bits_route_device_inputs_to_the_gpu(fake_jpeg_cuda, monkeypatch):
+    """jpeg.bits / bits_many on device images count on the (fake) device and equal the CPU counts."""
+    import cupy
+
+    from helmholtz import backends
+
+    monkeypatch.setattr(_entropy._backends, "_on_cuda", lambda x: isinstance(x, FakeArray))
+    monkeypatch.setattr(cupy, "stack", lambda rows: _fake(np.stack([np.asarray(r) for r in rows])), raising=False)
+    images = rand((4, 33, 17, 3), 21)
+    LAUNCHES.clear()
+    for optimize in (False, True):
+        got = jpeg.bits(_fake(images), 30, optimize=optimize)
+        np.testing.assert_array_equal(np.asarray(got), jpeg.bits(images, 30, optimize=optimize, backend="cpu"))
+    assert "hz_bits_std" in LAUNCHES and "hz_frequencies" in LAUNCHES
+    many = jpeg.bits_many(_fake(images), [5, 50, 95])
+    np.testing.assert_array_equal(np.asarray(many), jpeg.bits_many(images, [5, 50, 95], backend="cpu"))
+    coefs = jpeg.coefficients(_fake(images), 40)
+    np.testing.assert_array_equal(np.asarray(jpeg.bits(coefs, backend="cuda")), jpeg.bits(images, 40, backend="cpu"))
+    assert "cuda" in backends._REGISTRY
