@@ -72,23 +72,27 @@ static int make_layout(hz_layout *L, int height, int width, int channels, int h_
     L->h_samp = L->ncomp == 1 ? 1 : h_samp;
     L->v_samp = L->ncomp == 1 ? 1 : v_samp;
     L->image_bytes = (ptrdiff_t)height * width * channels;
-    for (int c = 0; c < L->ncomp; c++) L->stride[c] = (ptrdiff_t)L->comp[c].blocks_wide * 8;
     L->ext = L->comp[0].blocks_wide * 8;
     if (L->ncomp == 3 && L->h_samp == 2 && 16 * L->comp[1].blocks_wide > L->ext) L->ext = 16 * L->comp[1].blocks_wide;
+    for (int c = 0; c < L->ncomp; c++) L->stride[c] = (ptrdiff_t)L->comp[c].blocks_wide * 8;
+    /* Colour conversion writes ext luma samples per row: the luma plane must hold them. */
+    L->stride[0] = L->ext;
     L->nblocks[0] = L->comp[0].blocks_wide * L->comp[0].blocks_high;
     L->nblocks[1] = L->ncomp == 1 ? 0 : 2 * L->comp[1].blocks_wide * L->comp[1].blocks_high;
     for (int k = 0; k < 2; k++) L->ngroups[k] = (L->nblocks[k] + 7) / 8;
 
+    /* Per-thread row buffers first (local_bytes), then the image's planes. */
     size_t top = 0;
     L->off_rgb = take(&top, (size_t)L->ext * 3 + 32);
+    for (int k = 0; k < 4; k++) L->off_crow[k] = take(&top, (size_t)L->ext + 32);
+    L->off_ytmp = take(&top, (size_t)L->ext + 32);
+    for (int k = 0; k < 3; k++) L->off_up[k] = take(&top, ((size_t)L->ext + 32) * sizeof(int32_t));
+    L->local_bytes = top;
     for (int c = 0; c < L->ncomp; c++) {
         size_t plane = (size_t)L->stride[c] * L->comp[c].blocks_high * 8;
         L->off_plane[c] = take(&top, plane);
         L->off_recon[c] = take(&top, plane);
     }
-    for (int k = 0; k < 4; k++) L->off_crow[k] = take(&top, (size_t)L->ext + 32);
-    L->off_ytmp = take(&top, (size_t)L->ext + 32);
-    for (int k = 0; k < 3; k++) L->off_up[k] = take(&top, ((size_t)L->ext + 32) * sizeof(int32_t));
     L->off_fdct = take(&top, nq > 1 ? (size_t)(L->ngroups[0] + L->ngroups[1]) * 512 * sizeof(int16_t) : 0);
     L->scratch_bytes = top;
 
@@ -136,6 +140,14 @@ static int use_avx2(void)
 
 const char *hz_kernel_name(void) { return use_avx2() ? "avx2" : "generic"; }
 
+static hz_band_fn pick_band(void)
+{
+#ifdef HZ_HAVE_AVX2_KERNELS
+    if (use_avx2()) return hz_band_kernel_avx2();
+#endif
+    return hz_band_kernel_generic();
+}
+
 static process_fn pick_process(void)
 {
 #ifdef HZ_HAVE_AVX2_KERNELS
@@ -175,6 +187,50 @@ static void run_range(void *arg, int64_t begin, int64_t end, uint8_t *scratch)
     for (int64_t i = begin; i < end; i++) ctx->fn(ctx->job, ctx->layout, (int)i, scratch);
 }
 
+/* Several threads on one image: each phase split into row or block-group
+ * ranges, the phases separated by the joins of hz_parallel_for. */
+typedef struct {
+    const hz_job *job;
+    const hz_layout *layout;
+    hz_band_fn fn;
+    int image, quality_row, phase;
+} band_ctx;
+
+static void band_range(void *arg, int64_t begin, int64_t end, uint8_t *scratch)
+{
+    band_ctx *c = (band_ctx *)arg;
+    c->fn(c->job, c->layout, c->image, c->quality_row, c->phase, scratch, (int)begin, (int)end);
+}
+
+static int run_banded(const hz_job *job, hz_layout *L, int num_threads)
+{
+    size_t bytes = (L->scratch_bytes + 63) & ~(size_t)63;
+    uint8_t *shared = (uint8_t *)aligned_alloc(64, bytes);
+    if (!shared) return HZ_ERR_NOMEM;
+    L->shared = shared;
+    const int groups = L->ngroups[0] + L->ngroups[1];
+    band_ctx c = {job, L, pick_band(), 0, 0, HZ_PHASE_ROWS};
+    int st = HZ_OK;
+#define HZ_PHASE(ph, count)                                                              \
+    do {                                                                                 \
+        c.phase = (ph);                                                                  \
+        if (st == HZ_OK) st = hz_parallel_for((count), num_threads, L->local_bytes, band_range, &c); \
+    } while (0)
+    for (c.image = 0; c.image < job->n && st == HZ_OK; c.image++) {
+        HZ_PHASE(HZ_PHASE_ROWS, hz_plane_units(L));
+        hz_finish_planes(L, shared);
+        if (job->nq > 1) HZ_PHASE(HZ_PHASE_FDCT, groups);
+        for (c.quality_row = 0; c.quality_row < job->nq; c.quality_row++) {
+            HZ_PHASE(HZ_PHASE_QUANT, groups);
+            if (job->pixels) HZ_PHASE(HZ_PHASE_EMIT, L->height);
+        }
+    }
+#undef HZ_PHASE
+    free(shared);
+    L->shared = NULL;
+    return st;
+}
+
 int hz_run(const hz_job *job, int num_threads)
 {
     int st = check_dims(job->n, job->height, job->width, job->channels, job->h_samp, job->v_samp);
@@ -185,8 +241,13 @@ int hz_run(const hz_job *job, int num_threads)
     hz_layout L;
     if ((st = make_layout(&L, job->height, job->width, job->channels, job->h_samp, job->v_samp, job->nq)) != HZ_OK)
         return st;
-    run_ctx ctx = {job, &L, pick_process()};
-    st = hz_parallel_for(job->n, num_threads, L.scratch_bytes, run_range, &ctx);
+    /* Fewer images than threads: share each (large) image among the threads instead. */
+    if (num_threads > 1 && job->n < num_threads && (int64_t)job->height * job->width >= (1 << 16)) {
+        st = run_banded(job, &L, num_threads);
+    } else {
+        run_ctx ctx = {job, &L, pick_process()};
+        st = hz_parallel_for(job->n, num_threads, L.scratch_bytes, run_range, &ctx);
+    }
     free_layout(&L);
     return st;
 }

@@ -197,21 +197,24 @@ static void HZ_FN(convert_row)(const uint8_t *src, int width, int channels, int 
     }
 }
 
-/* Build the component planes of one image (edge replication and
- * downsampling exactly as jcprepct.c / jcsample.c do). */
-static void HZ_FN(build_planes)(const hz_layout *L, const uint8_t *img, uint8_t *s)
+/* Build rows [u0, u1) of the component planes of one image (edge replication
+ * and downsampling exactly as jcprepct.c / jcsample.c do). A unit is a plane
+ * row without downsampling, else a chroma row and the luma rows it comes
+ * from (hz_plane_units); hz_finish_planes then pads the planes to whole blocks. */
+static void HZ_FN(build_rows)(const hz_layout *L, const uint8_t *img, uint8_t *s, int u0, int u1)
 {
     const int H = L->height, W = L->width, C = L->channels;
     const hz_component *cy = &L->comp[0];
     uint8_t *rgb = s + L->off_rgb;
+    uint8_t *base = hz_image_base(L, s);
     uint8_t *plane[3];
-    for (int c = 0; c < L->ncomp; c++) plane[c] = s + L->off_plane[c];
+    for (int c = 0; c < L->ncomp; c++) plane[c] = base + L->off_plane[c];
     const ptrdiff_t ystride = L->stride[0];
     const ptrdiff_t row_bytes = (ptrdiff_t)W * C;
 
     if (L->ncomp == 1 || (L->h_samp == 1 && L->v_samp == 1)) {
         /* No downsampling: every plane row is a converted (replicated) source row. */
-        for (int r = 0; r < cy->blocks_high * 8; r++) {
+        for (int r = u0; r < u1; r++) {
             const uint8_t *src = img + (ptrdiff_t)(r < H ? r : H - 1) * row_bytes;
             HZ_FN(convert_row)(src, W, C, L->ext, rgb, plane[0] + r * ystride,
                                L->ncomp > 1 ? plane[1] + r * L->stride[1] : NULL,
@@ -225,11 +228,10 @@ static void HZ_FN(build_planes)(const hz_layout *L, const uint8_t *img, uint8_t 
     uint8_t *cbrow[2] = {s + L->off_crow[0], s + L->off_crow[1]};
     uint8_t *crrow[2] = {s + L->off_crow[2], s + L->off_crow[3]};
     uint8_t *ytmp = s + L->off_ytmp;
-    const int fv = L->v_samp;               /* 1 (4:2:2) or 2 (4:2:0) */
-    const int real_rows = (H + fv - 1) / fv; /* chroma rows from real (or row-group-padded) data */
+    const int fv = L->v_samp; /* 1 (4:2:2) or 2 (4:2:0) */
     const int cols = cc->blocks_wide * 8;
 
-    for (int rc = 0; rc < real_rows; rc++) {
+    for (int rc = u0; rc < u1; rc++) {
         for (int j = 0; j < fv; j++) {
             int r = rc * fv + j;
             const uint8_t *src = img + (ptrdiff_t)(r < H ? r : H - 1) * row_bytes;
@@ -253,14 +255,6 @@ static void HZ_FN(build_planes)(const hz_layout *L, const uint8_t *img, uint8_t 
                 orr[x] = (uint8_t)hz_down_h2v2(crrow[0][2 * x], crrow[0][2 * x + 1], crrow[1][2 * x], crrow[1][2 * x + 1], x);
             }
         }
-    }
-    /* Luma rows beyond the last row group replicate the last image row. */
-    for (int r = real_rows * fv; r < cy->blocks_high * 8; r++)
-        memcpy(plane[0] + r * ystride, plane[0] + (ptrdiff_t)(H - 1) * ystride, (size_t)ystride);
-    /* Chroma rows beyond the real ones replicate the last downsampled row (jcprepct.c). */
-    for (int rc = real_rows; rc < cc->blocks_high * 8; rc++) {
-        memcpy(plane[1] + rc * cstride, plane[1] + (ptrdiff_t)(real_rows - 1) * cstride, (size_t)cstride);
-        memcpy(plane[2] + rc * cstride, plane[2] + (ptrdiff_t)(real_rows - 1) * cstride, (size_t)cstride);
     }
 }
 
@@ -307,19 +301,21 @@ static void HZ_FN(ycc_row)(const uint8_t *y, const uint8_t *cb, const uint8_t *c
     }
 }
 
-static void HZ_FN(emit_pixels)(const hz_layout *L, uint8_t *s, uint8_t *out)
+/* Output rows [y0, y1) of one image from the reconstructed planes. */
+static void HZ_FN(emit_pixels)(const hz_layout *L, uint8_t *s, uint8_t *out, int y0, int y1)
 {
-    const int H = L->height, W = L->width;
+    const int W = L->width;
+    const uint8_t *base = hz_image_base(L, s);
     const uint8_t *plane[3];
-    for (int c = 0; c < L->ncomp; c++) plane[c] = s + L->off_recon[c];
+    for (int c = 0; c < L->ncomp; c++) plane[c] = base + L->off_recon[c];
     if (L->ncomp == 1) {
-        for (int y = 0; y < H; y++) memcpy(out + (ptrdiff_t)y * W, plane[0] + y * L->stride[0], (size_t)W);
+        for (int y = y0; y < y1; y++) memcpy(out + (ptrdiff_t)y * W, plane[0] + y * L->stride[0], (size_t)W);
         return;
     }
     uint8_t *ucb = s + L->off_up[0], *ucr = s + L->off_up[1];
     int16_t *cs = (int16_t *)(s + L->off_up[2]);
     const hz_component *cc = &L->comp[1];
-    for (int y = 0; y < H; y++) {
+    for (int y = y0; y < y1; y++) {
         const uint8_t *yrow = plane[0] + y * L->stride[0];
         uint8_t *o = out + (ptrdiff_t)y * W * 3;
         if (L->h_samp == 1 && L->v_samp == 1) {
@@ -439,55 +435,83 @@ static inline void HZ_FN(restore_fdct)(hz_lanes d, const int16_t *src)
     }
 }
 
-/* Process one image: forward once, then every quality row. */
-void HZ_FN(hz_process_image)(const hz_job *job, const hz_layout *L, int i, uint8_t *s)
+/* Forward DCT of lane groups [g0, g1) (both classes, luma first), kept as
+ * int16 for the per-quality passes when there are several qualities. */
+static void HZ_FN(fdct_groups)(const hz_layout *L, uint8_t *s, int g0, int g1)
 {
-    const uint8_t *img = job->images + (ptrdiff_t)i * L->image_bytes;
-    HZ_FN(build_planes)(L, img, s);
-    int16_t *fd = (int16_t *)(s + L->off_fdct); /* saved forward DCT, when nq > 1 */
-    hz_lanes d, deq;
-    const int want_pixels = job->pixels != NULL;
-
-    if (job->nq > 1) {
-        int gi = 0;
-        for (int cls = 0; cls < 2; cls++)
-            for (int g = 0; g < L->ngroups[cls]; g++, gi++) {
-                uint8_t *ptr[8];
-                HZ_FN(group_ptrs)(L, cls, g, s, 0, ptr, NULL, 0, NULL);
-                HZ_FN(load_samples)((const uint8_t *const *)ptr, HZ_FN(group_stride)(L, cls), d);
-                HZ_FN(fdct_lanes)(d);
-                HZ_FN(save_fdct)(d, fd + (ptrdiff_t)gi * 512);
-            }
-    }
-    for (int q = 0; q < job->nq; q++) {
-        const int quality = job->qualities[(ptrdiff_t)q * job->n + i];
-        int16_t *const *coefs = job->coefs ? job->coefs + (ptrdiff_t)q * L->ncomp : NULL;
-        int gi = 0;
-        for (int cls = 0; cls < 2; cls++) {
-            const hz_divisor_table *t = hz_divisors(quality, cls);
-            for (int g = 0; g < L->ngroups[cls]; g++, gi++) {
-                uint8_t *ptr[8], *rptr[8];
-                int16_t *cptr[8] = {0};
-                int nl = HZ_FN(group_ptrs)(L, cls, g, s, 0, ptr, coefs, i, cptr);
-                if (job->nq > 1) {
-                    HZ_FN(restore_fdct)(d, fd + (ptrdiff_t)gi * 512);
-                } else {
-                    HZ_FN(load_samples)((const uint8_t *const *)ptr, HZ_FN(group_stride)(L, cls), d);
-                    HZ_FN(fdct_lanes)(d);
-                }
-                HZ_FN(quantize_lanes)(d, t, deq);
-                if (coefs) HZ_FN(store_coefs)(d, cptr, nl);
-                if (want_pixels) {
-                    HZ_FN(group_ptrs)(L, cls, g, s, 1, rptr, NULL, 0, NULL);
-                    HZ_FN(idct_lanes)(deq);
-                    HZ_FN(store_samples)(deq, rptr, HZ_FN(group_stride)(L, cls), nl);
-                }
-            }
-        }
-        if (want_pixels)
-            HZ_FN(emit_pixels)(L, s, job->pixels + ((ptrdiff_t)q * job->n + i) * L->image_bytes);
+    uint8_t *base = hz_image_base(L, s);
+    int16_t *fd = (int16_t *)(base + L->off_fdct);
+    hz_lanes d;
+    for (int gi = g0; gi < g1; gi++) {
+        const int cls = gi < L->ngroups[0] ? 0 : 1, g = cls ? gi - L->ngroups[0] : gi;
+        uint8_t *ptr[8];
+        HZ_FN(group_ptrs)(L, cls, g, base, 0, ptr, NULL, 0, NULL);
+        HZ_FN(load_samples)((const uint8_t *const *)ptr, HZ_FN(group_stride)(L, cls), d);
+        HZ_FN(fdct_lanes)(d);
+        HZ_FN(save_fdct)(d, fd + (ptrdiff_t)gi * 512);
     }
 }
+
+/* Quality row q of image i for lane groups [g0, g1): quantise, store the
+ * coefficients and/or inverse-transform into the reconstructed planes. */
+static void HZ_FN(quant_groups)(const hz_job *job, const hz_layout *L, int i, int q, uint8_t *s, int g0, int g1)
+{
+    uint8_t *base = hz_image_base(L, s);
+    const int16_t *fd = (const int16_t *)(base + L->off_fdct);
+    const int quality = job->qualities[(ptrdiff_t)q * job->n + i];
+    int16_t *const *coefs = job->coefs ? job->coefs + (ptrdiff_t)q * L->ncomp : NULL;
+    hz_lanes d, deq;
+    for (int gi = g0; gi < g1; gi++) {
+        const int cls = gi < L->ngroups[0] ? 0 : 1, g = cls ? gi - L->ngroups[0] : gi;
+        uint8_t *ptr[8], *rptr[8];
+        int16_t *cptr[8] = {0};
+        int nl = HZ_FN(group_ptrs)(L, cls, g, base, 0, ptr, coefs, i, cptr);
+        if (job->nq > 1) {
+            HZ_FN(restore_fdct)(d, fd + (ptrdiff_t)gi * 512);
+        } else {
+            HZ_FN(load_samples)((const uint8_t *const *)ptr, HZ_FN(group_stride)(L, cls), d);
+            HZ_FN(fdct_lanes)(d);
+        }
+        HZ_FN(quantize_lanes)(d, hz_divisors(quality, cls), deq);
+        if (coefs) HZ_FN(store_coefs)(d, cptr, nl);
+        if (job->pixels) {
+            HZ_FN(group_ptrs)(L, cls, g, base, 1, rptr, NULL, 0, NULL);
+            HZ_FN(idct_lanes)(deq);
+            HZ_FN(store_samples)(deq, rptr, HZ_FN(group_stride)(L, cls), nl);
+        }
+    }
+}
+
+static uint8_t *HZ_FN(pixels_of)(const hz_job *job, const hz_layout *L, int i, int q)
+{
+    return job->pixels + ((ptrdiff_t)q * job->n + i) * L->image_bytes;
+}
+
+/* One image on one thread: every phase over its whole range. */
+void HZ_FN(hz_process_image)(const hz_job *job, const hz_layout *L, int i, uint8_t *s)
+{
+    const int groups = L->ngroups[0] + L->ngroups[1];
+    HZ_FN(build_rows)(L, job->images + (ptrdiff_t)i * L->image_bytes, s, 0, hz_plane_units(L));
+    hz_finish_planes(L, hz_image_base(L, s));
+    if (job->nq > 1) HZ_FN(fdct_groups)(L, s, 0, groups);
+    for (int q = 0; q < job->nq; q++) {
+        HZ_FN(quant_groups)(job, L, i, q, s, 0, groups);
+        if (job->pixels) HZ_FN(emit_pixels)(L, s, HZ_FN(pixels_of)(job, L, i, q), 0, L->height);
+    }
+}
+
+/* The same phases, one range at a time, for several threads on one image. */
+static void HZ_FN(band)(const hz_job *job, const hz_layout *L, int i, int q, int phase, uint8_t *s, int b, int e)
+{
+    switch (phase) {
+    case HZ_PHASE_ROWS: HZ_FN(build_rows)(L, job->images + (ptrdiff_t)i * L->image_bytes, s, b, e); break;
+    case HZ_PHASE_FDCT: HZ_FN(fdct_groups)(L, s, b, e); break;
+    case HZ_PHASE_QUANT: HZ_FN(quant_groups)(job, L, i, q, s, b, e); break;
+    default: HZ_FN(emit_pixels)(L, s, HZ_FN(pixels_of)(job, L, i, q), b, e);
+    }
+}
+
+hz_band_fn HZ_FN(hz_band_kernel)(void) { return HZ_FN(band); }
 
 /* Decode one image from stored coefficients with its own tables. Coefficients
  * beyond what an 8-bit baseline encoder produces are refused (HZ_ERR_RANGE):
@@ -501,7 +525,7 @@ int HZ_FN(hz_reconstruct_image)(const int16_t *const *coefs, const uint16_t *tab
         for (int g = 0; g < L->ngroups[cls]; g++) {
             uint8_t *rptr[8];
             int16_t *cptr[8] = {0};
-            int nl = HZ_FN(group_ptrs)(L, cls, g, s, 1, rptr, (int16_t *const *)coefs, i, cptr);
+            int nl = HZ_FN(group_ptrs)(L, cls, g, hz_image_base(L, s), 1, rptr, (int16_t *const *)coefs, i, cptr);
             HZ_FN(load_coefs)(d, cptr, nl);
             HZ_FN(dequantize_lanes)(d, table);
             hz_v8 bad = d[0] > HZ_MAX_DEQUANTIZED;
@@ -512,6 +536,6 @@ int HZ_FN(hz_reconstruct_image)(const int16_t *const *coefs, const uint16_t *tab
             HZ_FN(store_samples)(d, rptr, HZ_FN(group_stride)(L, cls), nl);
         }
     }
-    HZ_FN(emit_pixels)(L, s, out + (ptrdiff_t)i * L->image_bytes);
+    HZ_FN(emit_pixels)(L, s, out + (ptrdiff_t)i * L->image_bytes, 0, L->height);
     return HZ_OK;
 }

@@ -431,3 +431,23 @@ def test_roundtrip_float_cpu():
         jpeg.roundtrip_float(x, 30, dtype="bfloat16")
     with pytest.raises(ValueError, match="mean"):
         jpeg.roundtrip_float(x, 30, mean=[0.5])
+
+
+@pytest.mark.parametrize("ss", SUBSAMPLINGS)
+def test_single_large_image_shared_by_threads(ss):
+    """Fewer images than threads: rows and block groups of one image are spread over the threads."""
+    rng = np.random.default_rng(14)
+    subsampling = "4:2:0" if ss == "gray" else ss
+    c = 1 if ss == "gray" else 3
+    for h, w in ((257, 513), (300, 500), (256, 256)):  # luma plane narrower than the conversion row, and not
+        x = make_image(rng, h, w, c, "noise")[None]
+        for q in (7, 93):
+            expected = pillow_roundtrip(x[0], q, subsampling)
+            for threads in (1, 2, 3):
+                np.testing.assert_array_equal(jpeg.roundtrip(x, q, subsampling=subsampling, num_threads=threads)[0], expected)
+            many = jpeg.roundtrip_many(x, [q, 50], subsampling=subsampling, num_threads=2)
+            np.testing.assert_array_equal(many[0, 0], expected)
+            one = jpeg.coefficients(x, q, subsampling=subsampling, num_threads=1)
+            shared = jpeg.coefficients(x, q, subsampling=subsampling, num_threads=3)
+            for a, b in zip(one.components, shared.components):
+                np.testing.assert_array_equal(a, b)
