@@ -15,23 +15,21 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
-import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
+
+from _common import best_time, cifar_path
 
 from helmholtz import backends, jpeg
 
 
 def cifar_test(data_dir: str | None) -> np.ndarray | None:
-    for base in filter(None, [data_dir, os.environ.get("HELMHOLTZ_DATA"), str(Path(__file__).parents[2] / "shared" / "data")]):
-        path = Path(base) / "cifar10.npz"
-        if path.exists():
-            with np.load(path) as d:
-                return d["x_test"]
-    return None
+    path = cifar_path(data_dir)
+    if path is None:
+        return None
+    with np.load(path) as d:
+        return d["x_test"]
 
 
 def photographs(count: int = 32, size: int = 512) -> np.ndarray | None:
@@ -109,15 +107,6 @@ def peers(quality: int):
     return found
 
 
-def best_time(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def bench_workload(name: str, images: np.ndarray, quality: int, repeats: int, cores: int) -> list[tuple]:
     megapixels = images.shape[0] * images.shape[1] * images.shape[2] / 1e6
     rows = []
@@ -130,7 +119,7 @@ def bench_workload(name: str, images: np.ndarray, quality: int, repeats: int, co
     for threads in sorted({1, cores}):
         jpeg.roundtrip(images[:8], quality, num_threads=threads)  # warm-up
         t = best_time(lambda: jpeg.roundtrip(images, quality, num_threads=threads), repeats)
-        rows.append((f"helmholtz cpu", f"{threads} thread{'s' if threads > 1 else ''}", t))
+        rows.append(("helmholtz cpu", f"{threads} thread{'s' if threads > 1 else ''}", t))
     fastest_peer = min((t for who, _, t in rows if not who.startswith("helmholtz")), default=None)
     print(f"\n{name}: {images.shape[0]} images of {images.shape[1]}x{images.shape[2]}, q={quality}, 4:2:0")
     print(f"{'contender':<16}{'best of':<12}{'seconds':>10}{'img/s':>12}{'MP/s':>10}{'vs fastest peer':>17}")

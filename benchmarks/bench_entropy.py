@@ -22,31 +22,14 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
+from _common import best_time, cifar_path
 
 QUALITIES = [1, 5, 10, 15, 20, 25, 50, 75, 100]
-
-
-def _data_dir(arg: str | None) -> Path:
-    for cand in (arg, os.environ.get("HELMHOLTZ_DATA"), Path(__file__).resolve().parents[1] / ".." / "shared" / "data"):
-        if cand and (Path(cand) / "cifar10.npz").exists():
-            return Path(cand)
-    sys.exit("cifar10.npz not found: pass --data-dir or set HELMHOLTZ_DATA")
-
-
-def _best(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def batched_coefficients(images: np.ndarray, qualities: list[int], chunk: int = 2000):
@@ -104,7 +87,10 @@ def main(argv=None) -> int:
     if native is None:
         sys.exit("helmholtz._native (the C entropy core) is not built")
     threads = jpeg._threads(None)
-    with np.load(_data_dir(args.data_dir) / "cifar10.npz") as z:
+    path = cifar_path(args.data_dir)
+    if path is None:
+        sys.exit("cifar10.npz not found: pass --data-dir or set HELMHOLTZ_DATA")
+    with np.load(path) as z:
         x = np.ascontiguousarray(z["x_train"][: args.limit])
     n = len(x)
     mp = x.shape[1] * x.shape[2] / 1e6
@@ -126,16 +112,16 @@ def main(argv=None) -> int:
     def count_bits():
         return [native.entropy_bits(c, 2, 2, False, threads) for c in coefs]
 
-    t_bits = _best(count_bits, args.repeat)
+    t_bits = best_time(count_bits, args.repeat)
     bits = np.stack(count_bits())
     rows.append(("helmholtz bits (C, from coefficients)", n * len(QUALITIES), t_bits))
 
     def count_bits_opt():
         return [native.entropy_bits(c, 2, 2, True, threads) for c in coefs]
 
-    rows.append(("helmholtz bits optimize=True (C)", n * len(QUALITIES), _best(count_bits_opt, 1)))
+    rows.append(("helmholtz bits optimize=True (C)", n * len(QUALITIES), best_time(count_bits_opt, 1)))
     if lossy_native:
-        t_e2e = _best(lambda: jpeg.bits_many(x, QUALITIES) if hasattr(jpeg, "bits_many") else E.bits_many(x, QUALITIES), 1)
+        t_e2e = best_time(lambda: jpeg.bits_many(x, QUALITIES), 1)
         rows.append(("helmholtz bits_many (C lossy + bits)", n * len(QUALITIES), t_e2e))
 
     # ---- peers: encode and take the size -----------------------------------
@@ -181,8 +167,8 @@ def main(argv=None) -> int:
             with ThreadPoolExecutor(threads) as ex:
                 return [list(ex.map(lambda img, q=q: fn(img, q), px, chunksize=256)) for q in QUALITIES]
 
-        t_loop = _best(loop, 1)
-        t_pool = _best(pool, 1)
+        t_loop = best_time(loop, 1)
+        t_pool = best_time(pool, 1)
         sizes = np.array(pool())
         rows.append((f"{name} encode + len ({'pool' if t_pool < t_loop else 'loop'})", m * len(QUALITIES), min(t_loop, t_pool)))
         if name == "Pillow":  # sizes agree with the bit counts (stuffing is the only unknown)
@@ -193,7 +179,7 @@ def main(argv=None) -> int:
     eb = min(args.encode_batch, n)
     q20 = tuple(c[:eb] for c in coefs[QUALITIES.index(20)])
     tables = np.ascontiguousarray(np.broadcast_to(np.stack(jpeg.quant_tables(20)), (eb, 2, 8, 8)))
-    t_enc = _best(lambda: native.entropy_encode(q20, 2, 2, 32, 32, tables, False, threads), args.repeat)
+    t_enc = best_time(lambda: native.entropy_encode(q20, 2, 2, 32, 32, tables, False, threads), args.repeat)
     files = native.entropy_encode(q20, 2, 2, 32, 32, tables, False, threads)
     ref_file = io.BytesIO()
     Image.fromarray(x[0]).save(ref_file, "JPEG", quality=20, subsampling="4:2:0")
@@ -201,9 +187,9 @@ def main(argv=None) -> int:
     enc_rows = [("helmholtz encode (C entropy from coefficients)", eb, t_enc)]
     ex_imgs = x[:eb]
     if lossy_native:
-        enc = getattr(jpeg, "encode", E.encode)
+        enc = jpeg.encode
         assert enc(ex_imgs[:1], 20)[0] == ref_file.getvalue()
-        enc_rows.append(("helmholtz jpeg.encode (C lossy + entropy)", eb, _best(lambda: enc(ex_imgs, 20), args.repeat)))
+        enc_rows.append(("helmholtz jpeg.encode (C lossy + entropy)", eb, best_time(lambda: enc(ex_imgs, 20), args.repeat)))
 
     def pil_enc_loop():
         return [pil_size(img, 20) for img in ex_imgs]
@@ -212,7 +198,7 @@ def main(argv=None) -> int:
         with ThreadPoolExecutor(threads) as ex:
             return list(ex.map(lambda img: pil_size(img, 20), ex_imgs, chunksize=256))
 
-    enc_rows.append(("Pillow encode", eb, min(_best(pil_enc_loop, 1), _best(pil_enc_pool, 1))))
+    enc_rows.append(("Pillow encode", eb, min(best_time(pil_enc_loop, 1), best_time(pil_enc_pool, 1))))
     if "OpenCV" in peers:
         cvf = peers["OpenCV"]
 
@@ -220,7 +206,7 @@ def main(argv=None) -> int:
             with ThreadPoolExecutor(threads) as ex:
                 return list(ex.map(lambda img: cvf(img, 20), ex_imgs, chunksize=256))
 
-        enc_rows.append(("OpenCV encode", eb, min(_best(lambda: [cvf(i, 20) for i in ex_imgs], 1), _best(cv_enc_pool, 1))))
+        enc_rows.append(("OpenCV encode", eb, min(best_time(lambda: [cvf(i, 20) for i in ex_imgs], 1), best_time(cv_enc_pool, 1))))
 
     def table(title, rs):
         fastest_peer = max(cnt / t for name, cnt, t in rs if not name.startswith("helmholtz"))
