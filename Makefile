@@ -8,7 +8,7 @@ HELMHOLTZ_DATA ?= $(if $(wildcard ../shared/data/cifar10.npz),$(abspath ../share
 export HELMHOLTZ_DATA
 # The CPU build of torch 2.13.0 is pinned here only; the package itself asks for torch>=2.1.
 TORCH_PIN ?= torch==2.13.0
-CSRC := $(wildcard csrc/*.c csrc/*.h) $(wildcard helmholtz/*.pyx helmholtz/*.pxi) setup.py
+CSRC := $(wildcard csrc/*.c csrc/*.h) $(wildcard helmholtz/_codec/*.pyx helmholtz/_codec/*.pxi) setup.py
 
 .PHONY: install build demo test test-fast bench bench-codec sanitize cuda-check clean
 
@@ -35,6 +35,7 @@ demo: install
 	$(PY) -m helmholtz report out/demo
 
 test: install
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q
 
 test-fast: install
@@ -46,7 +47,7 @@ bench: install
 
 # Build the C core with AddressSanitizer + UBSan into build/asan and run the codec tests against it.
 sanitize: install
-	rm -rf build/asan && mkdir -p build/asan && cp -r helmholtz tests build/asan/ && rm -f build/asan/helmholtz/*.so
+	rm -rf build/asan && mkdir -p build/asan && cp -r helmholtz tests build/asan/ && rm -f build/asan/helmholtz/_codec/*.so
 	HELMHOLTZ_SANITIZE=1 $(PY) setup.py -q build_ext --build-lib build/asan --build-temp build/asan-tmp --force
 	cd build/asan && LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -59,4 +60,4 @@ cuda-check: install
 	PYTHON=$(abspath $(PY)) bash tools/check_cuda_compile.sh
 
 clean:
-	rm -rf build $(VENV) *.egg-info helmholtz/*.so helmholtz/_native.c
+	rm -rf build $(VENV) *.egg-info helmholtz/_codec/*.so helmholtz/_codec/native.c

@@ -43,8 +43,8 @@ class build_py_with_csrc(build_py):
 
 
 extension = Extension(
-    "helmholtz._native",
-    sources=["helmholtz/_native.pyx"] + [f"csrc/{name}" for name in C_SOURCES],
+    "helmholtz._codec.native",
+    sources=["helmholtz/_codec/native.pyx"] + [f"csrc/{name}" for name in C_SOURCES],
     include_dirs=["csrc"],
     extra_compile_args=compile_args,
     extra_link_args=link_args,

@@ -39,7 +39,7 @@ from helmholtz import audio as A  # noqa: E402
 
 def load_clips(n: int, data_dir: str | None) -> tuple[list[np.ndarray], int, str]:
     try:
-        from helmholtz.audio_data import load_fsdd
+        from helmholtz.data import load_fsdd
 
         ds = load_fsdd(data_dir)
         idx = np.random.default_rng(0).choice(len(ds), size=min(n, len(ds)), replace=False)

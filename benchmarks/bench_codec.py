@@ -21,7 +21,8 @@ import numpy as np
 
 from _common import best_time, cifar_path
 
-from helmholtz import backends, jpeg
+from helmholtz import jpeg
+from helmholtz._codec import registry as backends
 
 
 def cifar_test(data_dir: str | None) -> np.ndarray | None:
@@ -137,7 +138,7 @@ def main(argv=None) -> int:
     parser.add_argument("--photos", type=int, default=32, help="number of 512x512 photo crops")
     args = parser.parse_args(argv)
     cores = backends.default_threads()
-    from helmholtz import _native
+    from helmholtz._codec import native as _native
 
     print(f"helmholtz cpu kernels: {_native.kernel_name()}, cores: {cores}")
     cifar = cifar_test(args.data_dir)

@@ -10,7 +10,7 @@ Measures, timed with CUDA events on the current stream (median of --repeat
 runs after one warm-up):
 
 * helmholtz round trip uint8 -> uint8 (N, H, W, C) and uint8 -> float32 NCHW
-  (``helmholtz._cuda.roundtrip_float``), per-image qualities, on CIFAR-size
+  (``helmholtz._codec.cuda.roundtrip_float``), per-image qualities, on CIFAR-size
   (32x32) and 512x512 batches: Gpixel/s and the achieved DRAM throughput
   (compulsory bytes: the input once, the output once) against the card's
   peak bandwidth (queried from the device; --bandwidth-gbs overrides);
@@ -19,7 +19,7 @@ runs after one warm-up):
   (``kornia.enhance.jpeg_codec_differentiable``, an approximation), each skipped
   when not importable;
 * exact entropy-coded bits of 60,000 CIFAR images at nine qualities
-  (coefficients on the GPU, then ``helmholtz._cuda.bits``).
+  (coefficients on the GPU, then ``helmholtz._codec.cuda.bits``).
 
 Images come from $HELMHOLTZ_DATA/cifar10.npz when present (tiled for 512x512),
 else synthetic structured images. Exits 0 with a message when there is no GPU.
@@ -133,7 +133,8 @@ def report(rows, name, seconds, n, h, w, bytes_moved, peak):
 
 
 def bench_helmholtz(torch, rows, x, q, peak, repeat, label):
-    from helmholtz import _cuda, jpeg
+    from helmholtz import jpeg
+    from helmholtz._codec import cuda as _cuda
 
     n, h, w, c = x.shape
     nbytes = x.numel()
@@ -187,7 +188,8 @@ def bench_kornia(torch, rows, x, q, peak, repeat, label):
 
 
 def bench_bits(torch, rows, cifar_np, repeat):
-    from helmholtz import _cuda, jpeg
+    from helmholtz import jpeg
+    from helmholtz._codec import cuda as _cuda
 
     n = 60000
     x = torch.from_numpy(load_cifar(n) if len(cifar_np) < n else cifar_np[:n]).cuda()
@@ -219,7 +221,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     torch = gpu_or_exit()
-    from helmholtz import backends
+    from helmholtz._codec import registry as backends
 
     try:
         backends.get("cuda")

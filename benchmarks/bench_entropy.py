@@ -35,11 +35,11 @@ QUALITIES = [1, 5, 10, 15, 20, 25, 50, 75, 100]
 def batched_coefficients(images: np.ndarray, qualities: list[int], chunk: int = 2000):
     """Quantised 4:2:0 coefficients of (N, H, W, 3) images with H, W multiples of 16.
 
-    The islow transform of :mod:`helmholtz._reference` vectorised over the
+    The islow transform of :mod:`helmholtz._codec.reference` vectorised over the
     batch; equals ``jpeg.coefficients(images, q)`` (checked on a sample).
     Returns, per quality, a tuple (Y, Cb, Cr) of int16 (N, bh, bw, 8, 8).
     """
-    from helmholtz import _reference as ref
+    from helmholtz._codec import reference as ref
     from helmholtz.jpeg import quant_tables
 
     n, h, w, _ = images.shape
@@ -80,12 +80,12 @@ def main(argv=None) -> int:
 
     from PIL import Image
 
-    from helmholtz import _entropy as E
+    from helmholtz._codec import entropy as E
     from helmholtz import jpeg
 
     native = E._native()
     if native is None:
-        sys.exit("helmholtz._native (the C entropy core) is not built")
+        sys.exit("helmholtz._codec.native (the C entropy core) is not built")
     threads = jpeg._threads(None)
     path = cifar_path(args.data_dir)
     if path is None:
@@ -97,7 +97,7 @@ def main(argv=None) -> int:
     rows = []
 
     # ---- helmholtz: bits -------------------------------------------------
-    from helmholtz import backends
+    from helmholtz._codec import registry as backends
 
     try:
         lossy_native = backends.get("cpu") is not None

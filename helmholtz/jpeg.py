@@ -1,4 +1,4 @@
-"""The JPEG lossy path, exact to libjpeg-turbo as Pillow runs it.
+"""The JPEG lossy path and exact entropy coding, bit-exact with libjpeg-turbo as Pillow runs it.
 
 ``roundtrip(images, q)`` returns exactly the pixels of::
 
@@ -7,396 +7,53 @@
 
 for every image of a batch, and ``coefficients(images, q)`` the quantised DCT
 coefficients stored in that file, without writing a file. Many qualities
-share one forward transform through :func:`roundtrip_many` and
-:func:`coefficients_many`.
+share one forward transform through :func:`roundtrip_many`,
+:func:`coefficients_many` and :func:`bits_many`. :func:`bits` counts the
+entropy-coded bits of the file's scan and :func:`encode` writes the file
+itself, byte-identical to Pillow's.
+
+Backends (``backend=``): ``"numpy"`` (the readable reference), ``"cpu"``
+(the C core, all cores), ``"cuda"`` (CUDA kernels through CuPy) and
+``"auto"`` (the fastest one for where the images live);
+:func:`available_backends` lists those that run here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Sequence
-
-import numpy as np
-
-from . import _reference as ref
-from . import backends as _backends
-from ._arrays import as_batch, as_qualities, as_quality_list, check_normalization, check_subsampling
+from ._codec import registry as _registry
+from ._codec.container import Coefficients
+from ._codec.entropy import bits, bits_many, encode, symbol_frequencies
+from ._codec.lossy import (
+    ZIGZAG,
+    coefficients,
+    coefficients_many,
+    quant_tables,
+    reconstruct,
+    roundtrip,
+    roundtrip_float,
+    roundtrip_many,
+)
+from .errors import BackendUnavailable
 
 __all__ = [
     "Coefficients",
-    "quant_tables",
-    "roundtrip",
-    "roundtrip_many",
-    "roundtrip_float",
-    "coefficients",
-    "coefficients_many",
-    "reconstruct",
+    "BackendUnavailable",
+    "ZIGZAG",
+    "available_backends",
     "bits",
     "bits_many",
+    "coefficients",
+    "coefficients_many",
     "encode",
+    "quant_tables",
+    "reconstruct",
+    "roundtrip",
+    "roundtrip_float",
+    "roundtrip_many",
     "symbol_frequencies",
-    "ZIGZAG",
 ]
 
-ZIGZAG = ref.ZIGZAG.copy()
 
-
-def quant_tables(quality: int, *, baseline: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Return the luminance and chrominance quantisation tables for ``quality``.
-
-    Parameters
-    ----------
-    quality : int
-        JPEG quality, 1..100 (IJG scale).
-    baseline : bool, optional
-        Clamp entries to 1..255 as baseline JPEG (and Pillow) does; with
-        ``False`` entries may reach 32767.
-
-    Returns
-    -------
-    luma, chroma : ndarray
-        uint16 arrays of shape (8, 8) in natural (row-major) order: the
-        Annex K tables scaled by ``5000 / q`` below 50 and ``200 - 2 q`` from 50.
-
-    Examples
-    --------
-    >>> luma, chroma = quant_tables(50)
-    >>> int(luma[0, 0]), int(chroma[0, 0])
-    (16, 17)
-    """
-    q = as_qualities(quality, 1)[0]
-    return (
-        ref.quant_table(ref.ANNEX_K_LUMA, q, baseline).astype(np.uint16),
-        ref.quant_table(ref.ANNEX_K_CHROMA, q, baseline).astype(np.uint16),
-    )
-
-
-_TABLE_LUT: np.ndarray | None = None
-
-
-def _tables_for(qualities: np.ndarray) -> np.ndarray:
-    """uint16 (N, 2, 8, 8) luma/chroma tables for an int array of N qualities."""
-    global _TABLE_LUT
-    if _TABLE_LUT is None:  # built once: all 100 qualities x (luma, chroma)
-        _TABLE_LUT = np.stack([np.stack(quant_tables(q)) for q in range(1, 101)])
-    return _TABLE_LUT[np.asarray(qualities) - 1]
-
-
-@dataclass(frozen=True, eq=False)
-class Coefficients:
-    """Quantised DCT coefficients of a batch, as a baseline JPEG file holds them.
-
-    Attributes
-    ----------
-    components : tuple of arrays
-        One int16 array per JPEG component (Y, or Y, Cb, Cr), each of shape
-        ``(N, blocks_high, blocks_wide, 8, 8)``: block ``[n, i, j]`` covers
-        rows ``8i..8i+7`` and columns ``8j..8j+7`` of the component, and
-        ``[..., u, v]`` is the coefficient of vertical frequency ``u`` and
-        horizontal frequency ``v`` (natural order, not zigzag; index with
-        :data:`ZIGZAG` for zigzag order). Only blocks that hold image samples
-        are stored, as ``jpeg_read_coefficients`` returns them.
-    tables : array
-        uint16 ``(N, 2, 8, 8)``: the luminance and chrominance quantisation
-        tables of each image (natural order).
-    quality : array
-        int32 ``(N,)``: the quality of each image.
-    subsampling : str
-        ``"4:4:4"``, ``"4:2:2"`` or ``"4:2:0"`` (ignored for grayscale).
-    shape : tuple
-        The shape of the images that were transformed; :func:`reconstruct`
-        returns pixels of this shape.
-    """
-
-    components: tuple
-    tables: Any
-    quality: Any
-    subsampling: str
-    shape: tuple
-
-    @property
-    def batch_size(self) -> int:
-        """Number of images, N."""
-        return int(self.components[0].shape[0])
-
-    @property
-    def height(self) -> int:
-        return int(_image_dims(self.shape)[0])
-
-    @property
-    def width(self) -> int:
-        return int(_image_dims(self.shape)[1])
-
-    @property
-    def channels(self) -> int:
-        return 1 if len(self.components) == 1 else 3
-
-    def geometry(self) -> list[ref.ComponentGeometry]:
-        """The libjpeg layout (sampling factors, sample and block counts) of each component."""
-        return ref.component_geometry(self.height, self.width, self.channels, self.subsampling)
-
-
-def _image_dims(shape: tuple) -> tuple[int, int]:
-    return (shape[0], shape[1]) if len(shape) <= 3 else (shape[1], shape[2])
-
-
-def _threads(num_threads) -> int:
-    if num_threads is None:
-        return _backends.default_threads()
-    if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) or num_threads < 1:
-        raise ValueError(f"num_threads must be None or an int >= 1; got {num_threads!r}")
-    return int(num_threads)
-
-
-def _prepare(images, subsampling, backend, num_threads):
-    subsampling = check_subsampling(subsampling)
-    batch = as_batch(images)
-    return batch, subsampling, _backends.resolve(backend, batch.device), _threads(num_threads)
-
-
-def roundtrip(
-    images: Any,
-    quality: int | Sequence[int],
-    *,
-    subsampling: str = "4:2:0",
-    backend: str = "auto",
-    num_threads: int | None = None,
-) -> Any:
-    """JPEG-compress and decompress images exactly as Pillow (libjpeg-turbo) does.
-
-    Parameters
-    ----------
-    images : array_like
-        uint8 images of shape ``(H, W)`` (one grayscale image), ``(H, W, C)``
-        or ``(N, H, W, C)`` with ``C`` = 1 (grayscale) or 3 (RGB); any
-        ``H, W >= 1``. NumPy arrays, CPU torch tensors, and objects with the
-        buffer protocol or DLPack; CUDA tensors and CuPy arrays with
-        ``backend="cuda"``.
-    quality : int or sequence of int
-        JPEG quality 1..100, for all images or one per image.
-    subsampling : {"4:2:0", "4:2:2", "4:4:4"}
-        Chroma subsampling; ignored for grayscale images.
-    backend : {"auto", "cpu", "numpy", "cuda"}
-        Where to compute. ``"auto"`` takes the fastest one for the input.
-    num_threads : int, optional
-        Threads for the ``cpu`` backend; all available cores by default.
-
-    Returns
-    -------
-    array
-        uint8, the same shape and kind (NumPy array or torch tensor) as ``images``:
-        byte for byte what Pillow's ``save(..., "JPEG", quality=q,
-        subsampling=s)`` followed by ``Image.open`` gives.
-
-    Raises
-    ------
-    TypeError
-        If ``images`` is not uint8 or ``quality`` is not integral.
-    ValueError
-        For a bad shape, channel count, quality, subsampling or backend name.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from helmholtz import jpeg
-    >>> img = np.zeros((32, 32, 3), np.uint8)
-    >>> jpeg.roundtrip(img, 20).shape
-    (32, 32, 3)
-    """
-    batch, subsampling, be, threads = _prepare(images, subsampling, backend, num_threads)
-    qualities = as_qualities(quality, batch.n)[None, :]
-    out = be.roundtrip(batch.array, qualities, subsampling, threads)[0]
-    return batch.wrap(out.reshape(batch.shape))
-
-
-def roundtrip_many(
-    images: Any,
-    qualities: Sequence[int],
-    *,
-    subsampling: str = "4:2:0",
-    backend: str = "auto",
-    num_threads: int | None = None,
-) -> Any:
-    """Round-trip every image at each of several qualities, transforming once.
-
-    Colour conversion, downsampling and the forward DCT run once per image;
-    only quantisation and decoding run per quality.
-
-    Parameters
-    ----------
-    images : array_like
-        As for :func:`roundtrip`.
-    qualities : sequence of int
-        The qualities to apply, each 1..100.
-    subsampling, backend, num_threads
-        As for :func:`roundtrip`.
-
-    Returns
-    -------
-    array
-        uint8 of shape ``(len(qualities),) + images.shape``; entry ``k`` equals
-        ``roundtrip(images, qualities[k])``.
-    """
-    batch, subsampling, be, threads = _prepare(images, subsampling, backend, num_threads)
-    qlist = as_quality_list(qualities)
-    grid = np.ascontiguousarray(np.repeat(qlist[:, None], batch.n, axis=1))
-    out = be.roundtrip(batch.array, grid, subsampling, threads)
-    return batch.wrap(out.reshape((len(qlist),) + batch.shape))
-
-
-def roundtrip_float(
-    images: Any,
-    quality: int | Sequence[int],
-    *,
-    subsampling: str = "4:2:0",
-    dtype: str = "float32",
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-    backend: str = "auto",
-    num_threads: int | None = None,
-) -> Any:
-    """Round trip straight into a channels-first float batch for training.
-
-    On the ``cuda`` backend the kernels write the float output directly (no
-    uint8 intermediate); on the CPU the exact uint8 round trip is converted.
-
-    Parameters
-    ----------
-    images, quality, subsampling, backend, num_threads
-        As for :func:`roundtrip`.
-    dtype : {"float32", "bfloat16"}
-        Output type; bfloat16 needs a torch tensor input (NumPy has none).
-    mean, std : sequence of float, optional
-        Per-channel normalisation ``(x / 255 - mean) / std`` in float32 (one
-        value or one per channel); both or neither. Without them: ``x / 255``.
-
-    Returns
-    -------
-    array
-        ``(N, C, H, W)`` (``(C, H, W)`` for a single image) of the input's kind,
-        equal to ``roundtrip(...)`` converted with float32 arithmetic.
-    """
-    batch, subsampling, be, threads = _prepare(images, subsampling, backend, num_threads)
-    mean_a, std_a = check_normalization(dtype, mean, std, batch.array.shape[3])
-    single = len(batch.shape) < 4
-    if be.device == "cuda":
-        from . import _cuda
-
-        out = _cuda.roundtrip_float(batch.array, quality, subsampling, dtype, mean, std)
-        return out[0] if single else out
-    if dtype == "bfloat16" and batch.kind != "torch":
-        raise ValueError("dtype='bfloat16' needs a torch tensor input; NumPy has no bfloat16")
-    pixels = be.roundtrip(batch.array, as_qualities(quality, batch.n)[None, :], subsampling, threads)[0]
-    out = pixels.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255)
-    if mean_a is not None:
-        out = (out - mean_a.reshape(1, -1, 1, 1)) / std_a.reshape(1, -1, 1, 1)
-    out = np.ascontiguousarray(out[0] if single else out)
-    if batch.kind == "torch":
-        import torch
-
-        t = torch.from_numpy(out)
-        return t.to(torch.bfloat16) if dtype == "bfloat16" else t
-    return out
-
-
-def _make_coefficients(batch, components, qualities, subsampling) -> Coefficients:
-    return Coefficients(tuple(components), _tables_for(qualities), qualities.copy(), subsampling, batch.shape)
-
-
-def coefficients(
-    images: Any,
-    quality: int | Sequence[int],
-    *,
-    subsampling: str = "4:2:0",
-    backend: str = "auto",
-    num_threads: int | None = None,
-) -> Coefficients:
-    """Quantised DCT coefficients of images, equal to those in Pillow's JPEG file.
-
-    Parameters
-    ----------
-    images, quality, subsampling, backend, num_threads
-        As for :func:`roundtrip`.
-
-    Returns
-    -------
-    Coefficients
-        int16 block grids per component with the tables and shape; see
-        :class:`Coefficients` for the layout.
-    """
-    batch, subsampling, be, threads = _prepare(images, subsampling, backend, num_threads)
-    q = as_qualities(quality, batch.n)
-    comps = be.forward(batch.array, q[None, :], subsampling, threads)[0]
-    return _make_coefficients(batch, comps, q, subsampling)
-
-
-def coefficients_many(
-    images: Any,
-    qualities: Sequence[int],
-    *,
-    subsampling: str = "4:2:0",
-    backend: str = "auto",
-    num_threads: int | None = None,
-) -> list[Coefficients]:
-    """Quantised coefficients at several qualities from one forward transform.
-
-    Returns
-    -------
-    list of Coefficients
-        Entry ``k`` equals ``coefficients(images, qualities[k])``.
-    """
-    batch, subsampling, be, threads = _prepare(images, subsampling, backend, num_threads)
-    qlist = as_quality_list(qualities)
-    grid = np.ascontiguousarray(np.repeat(qlist[:, None], batch.n, axis=1))
-    per_quality = be.forward(batch.array, grid, subsampling, threads)
-    return [_make_coefficients(batch, comps, grid[k], subsampling) for k, comps in enumerate(per_quality)]
-
-
-def reconstruct(coefs: Coefficients, *, backend: str = "auto", num_threads: int | None = None) -> Any:
-    """Decode a :class:`Coefficients` container back to pixels.
-
-    Returns
-    -------
-    array
-        uint8 pixels of shape ``coefs.shape``, equal to ``roundtrip`` of the
-        images the coefficients came from.
-
-    Raises
-    ------
-    TypeError, ValueError
-        If ``coefs`` is not a consistent :class:`Coefficients`.
-    """
-    if not isinstance(coefs, Coefficients):
-        raise TypeError(f"coefs must be a helmholtz.jpeg.Coefficients; got {type(coefs).__name__}")
-    check_subsampling(coefs.subsampling)
-    comps = coefs.components
-    device = "cuda" if _backends._on_cuda(comps[0]) else "cpu"
-    be = _backends.resolve(backend, device)
-    _check_components(coefs)
-    out = be.reconstruct(comps, coefs.tables, coefs.height, coefs.width, coefs.subsampling, _threads(num_threads))
-    if device == "cpu" and not isinstance(comps[0], np.ndarray):
-        from ._arrays import _torch_wrap
-
-        return _torch_wrap(out.reshape(coefs.shape))
-    return out.reshape(coefs.shape)
-
-
-def _check_components(coefs: Coefficients) -> None:
-    """Reject a container whose arrays do not fit its shape and subsampling."""
-    if len(coefs.shape) not in (2, 3, 4):
-        raise ValueError(f"coefs.shape must be an image shape of rank 2, 3 or 4; got {coefs.shape}")
-    channels = 1 if len(coefs.shape) == 2 else coefs.shape[-1]
-    if len(coefs.components) != (1 if channels == 1 else 3):
-        raise ValueError(f"coefs has {len(coefs.components)} components but shape {coefs.shape} needs {1 if channels == 1 else 3}")
-    n = 1 if len(coefs.shape) < 4 else coefs.shape[0]
-    for comp, geom in zip(coefs.components, coefs.geometry()):
-        expected = (n, geom.blocks_high, geom.blocks_wide, 8, 8)
-        if tuple(comp.shape) != expected or str(comp.dtype) not in ("int16", "torch.int16"):
-            raise ValueError(f"coefs component has shape {tuple(comp.shape)} dtype {comp.dtype}; expected int16 {expected}")
-    if tuple(coefs.tables.shape) != (n, 2, 8, 8):
-        raise ValueError(f"coefs.tables must have shape {(n, 2, 8, 8)}; got {tuple(coefs.tables.shape)}")
-
-
-# Entropy coding (exact Huffman bit counts, the JFIF writer) lives in _entropy,
-# which builds on the functions above.
-from ._entropy import bits, bits_many, encode, symbol_frequencies  # noqa: E402
+def available_backends() -> list[str]:
+    """Names of the codec backends that can run in this process (e.g. ``['cpu', 'numpy']``)."""
+    return _registry.available()

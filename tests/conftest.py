@@ -27,6 +27,20 @@ def data_dir() -> Path:
     return d
 
 
+def data_file(name: str) -> Path:
+    """The real data file ``name`` ($HELMHOLTZ_DATA or ../shared/data); skips the test when absent."""
+    d = _data_dir()
+    if d is None or not (d / name).is_file():
+        pytest.skip(f"real data not found: set HELMHOLTZ_DATA to a folder with {name}")
+    return d / name
+
+
+@pytest.fixture(scope="session")
+def fsdd_path() -> Path:
+    """The real fsdd.npz; skips when absent."""
+    return data_file("fsdd.npz")
+
+
 @pytest.fixture
 def tiny_cifar_dir(tmp_path: Path) -> Path:
     """A folder holding a small synthetic cifar10.npz (structured images, 10 classes)."""

@@ -15,6 +15,7 @@ pytest.importorskip("miniaudio")
 pytest.importorskip("scipy")
 
 from helmholtz import audio as A  # noqa: E402
+from helmholtz._audio.mp3 import to_int16  # noqa: E402
 
 PAPER_BITRATES = (8, 16, 32, 64, 96, 128)
 
@@ -181,7 +182,7 @@ def test_batches_lists_floats_and_tensors_agree():
 def test_frame_parser_counts_every_byte_of_lame_output():
     x = signal(9000, 8000)
     for rate, br in ((8000, 8), (16000, 128), (44100, 128), (32000, 320)):
-        data = A.mp3_encode(A._to_int16(A.resample(x, 8000, rate)), rate, br)
+        data = A.mp3_encode(to_int16(A.resample(x, 8000, rate)), rate, br)
         sizes = A.mp3_frame_sizes(data)
         assert int(sizes.sum()) == len(data)
         assert A.mp3_bits(data) == 8 * len(data)

@@ -10,8 +10,9 @@ import pytest
 
 pytest.importorskip("miniaudio")
 
-from helmholtz.audio_data import (  # noqa: E402
+from helmholtz.data import (  # noqa: E402
     AudioDataset,
+    DataError,
     find_data_file,
     load_audio_folder,
     load_fsdd,
@@ -21,12 +22,8 @@ from helmholtz.audio_data import (  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def fsdd():
-    try:
-        find_data_file("fsdd.npz")
-    except FileNotFoundError as exc:
-        pytest.skip(f"FSDD not available: {exc}")
-    return load_fsdd()
+def fsdd(fsdd_path):
+    return load_fsdd(fsdd_path.parent)
 
 
 # ------------------------------------------------------------------ FSDD
@@ -55,11 +52,11 @@ def test_fsdd_subset(fsdd):
         fsdd.subset(0)
 
 
-def test_find_data_file_errors(tmp_path, monkeypatch):
+def test_missing_data_files_raise_data_error_naming_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv("HELMHOLTZ_DATA", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="nothing.npz"):
+    with pytest.raises(DataError, match="nothing.npz"):
         find_data_file("nothing.npz")
-    with pytest.raises(FileNotFoundError, match="fsdd.npz"):
+    with pytest.raises(DataError, match="fsdd.npz"):
         load_fsdd(tmp_path)
     with pytest.raises(TypeError, match="data_dir"):
         find_data_file("fsdd.npz", 3)
@@ -179,7 +176,7 @@ def test_stratified_mask_and_dataset_checks():
 
 # ------------------------------------------------------------------ the trial
 def test_authors_summaries():
-    from helmholtz.audio_sweep import authors_accuracy, convergence_epoch
+    from helmholtz._ml.curves import authors_accuracy, convergence_epoch
 
     curve = [0.1, 0.5, 0.8, 0.9, 0.95] + [0.96] * 10 + [0.2]
     assert authors_accuracy(curve) == pytest.approx(0.96)
@@ -189,11 +186,11 @@ def test_authors_summaries():
     assert np.mean(curve[e - 1 : e + 9]) > 0.99 * 0.96 and all(np.mean(curve[j : j + 10]) <= 0.99 * 0.96 for j in range(e - 1))
     assert e == 4
     assert convergence_epoch([0.1, 0.2, 0.3]) == 3
-    assert convergence_epoch([0.0, 0.0]) == 2
+    assert convergence_epoch([0.0, 0.0]) is None  # an all-zero curve never converges
 
 
 def test_trial_argument_errors():
-    from helmholtz.audio_sweep import run_audio_trial
+    from helmholtz.experiments.audio_runner import run_audio_trial
 
     x = [np.zeros(800, np.int16)] * 4
     y = np.array([0, 1, 0, 1])
@@ -212,7 +209,7 @@ def test_trial_argument_errors():
 def test_tiny_real_fsdd_trial(fsdd):
     pytest.importorskip("torch")
     pytest.importorskip("lameenc")
-    from helmholtz.audio_sweep import run_fsdd_trial
+    from helmholtz.experiments.audio_runner import run_fsdd_trial
 
     r = run_fsdd_trial(16, "conv3", seed=0, epochs=1, dataset=fsdd, train_subset=200, test_subset=60, hop_length=256, optimizer="adam")
     assert r["dataset"] == "fsdd" and r["model"] == "conv3" and r["bitrate"] == 16 and r["seed"] == 0
@@ -243,7 +240,7 @@ def _tones(n_per_class: int = 12, sr: int = 8000) -> AudioDataset:
 
 def test_audio_trial_on_synthetic_tones():
     pytest.importorskip("torch")
-    from helmholtz.audio_sweep import run_audio_trial
+    from helmholtz.experiments.audio_runner import run_audio_trial
 
     ds = _tones()
     x_tr, y_tr = ds.split("train")
@@ -259,11 +256,11 @@ def test_audio_trial_on_synthetic_tones():
 def test_runner_plugs_into_helmholtz_sweep(monkeypatch):
     """The audio runner against the sweep's TrialRunner / run_trial / store columns, on synthetic data."""
     pytest.importorskip("torch")
-    sweep = pytest.importorskip("helmholtz.sweep")
-    store = pytest.importorskip("helmholtz.store")
+    sweep = pytest.importorskip("helmholtz.experiments.sweep")
+    store = pytest.importorskip("helmholtz.experiments.store")
     if not all(hasattr(sweep, a) for a in ("TrialRunner", "TrialSpec", "run_trial", "register_runner")):
         pytest.skip("helmholtz.sweep has no pluggable trial runners")
-    from helmholtz.audio_sweep import make_trial_runner
+    from helmholtz.experiments.audio_runner import make_trial_runner
 
     runner = make_trial_runner({"hop_length": 256})
     assert runner.level == "bitrate" and runner.check_model("1") == "conv3" and runner.check_level(32.0) == 32
@@ -290,7 +287,7 @@ def test_runner_codes_each_bitrate_once(monkeypatch):
     """The sweep asks for the rate, then the features: one MP3 pass per split and bitrate serves both."""
     pytest.importorskip("torch")
     pytest.importorskip("lameenc")
-    from helmholtz import audio_sweep
+    from helmholtz.experiments import audio_runner as audio_sweep
 
     calls = []
     real = audio_sweep.compress_clips

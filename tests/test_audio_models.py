@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from helmholtz._audio_models import (  # noqa: E402
+from helmholtz.models import (  # noqa: E402
     AUDIO_MODELS,
     audio_model,
     audio_model_names,

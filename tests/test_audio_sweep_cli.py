@@ -15,8 +15,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("tqdm")
 
-from helmholtz import report, sweep
-from helmholtz.store import ResultStore
+from helmholtz.cli import main as cli_main
+from helmholtz.experiments import report, sweep
+from helmholtz.experiments.store import ResultStore
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -44,11 +45,11 @@ def _argv(data_dir, out, bitrates="8,32", *more):
 
 def test_import_does_not_register_or_import_torch():
     code = (
-        "import sys, helmholtz, helmholtz.cli, helmholtz.sweep as s, helmholtz.data as d\n"
+        "import sys, helmholtz, helmholtz.cli, helmholtz.data as d\n"
+        "from helmholtz.experiments.runners import runner_for\n"
         "helmholtz.cli.build_parser()\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
-        "assert 'fsdd' not in d.DATASETS and 'audio' not in s.TRIAL_RUNNERS\n"
-        "assert s._get_spec('fsdd').kind == 'audio' and s._runner_for('audio-folder').level == 'bitrate'\n"
+        "assert d.get_spec('fsdd').kind == 'audio' and runner_for('audio-folder').level == 'bitrate'\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
@@ -79,10 +80,10 @@ def test_cli_bad_audio_input(tmp_path, fsdd_dir, capsys):
         (["--dataset", "cifar10", "--data-dir", str(fsdd_dir), "--bitrates", "32", "--out", str(out)], "--bitrates applies to audio data sets"),
         (["--dataset", "cifar10", "--data-dir", str(fsdd_dir), "--bitrates", "pcm", "--out", str(out)], "--bitrates applies to audio data sets"),
     ]:
-        assert sweep.cli(argv) == 2, argv
+        assert cli_main(["sweep", *argv]) == 2, argv
         assert msg in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        sweep.cli(_argv(fsdd_dir, out, "8,fast"))
+        cli_main(["sweep", *_argv(fsdd_dir, out, "8,fast")])
     assert "comma-separated bitrates" in capsys.readouterr().err
     assert not (out / "results.sqlite").exists()
 
@@ -111,7 +112,7 @@ def test_bitrate_unsupported_at_sample_rate(tmp_path, capsys):
     argv = ["--dataset", "audio-folder", "--data-dir", str(tmp_path / "data"), "--models", "conv3", "--bitrates", "32,144",
             "--epochs", "1", "--no-progress", "--out", str(out)]
     t0 = time.perf_counter()
-    assert sweep.cli(argv) == 2
+    assert cli_main(["sweep", *argv]) == 2
     err = capsys.readouterr().err
     assert "bitrate 144 kbps is not available for 44100 Hz" in err and "audio-folder" in err
     assert time.perf_counter() - t0 < 20
@@ -121,7 +122,7 @@ def test_bitrate_unsupported_at_sample_rate(tmp_path, capsys):
 def test_tiny_fsdd_sweep_report_and_resume(tmp_path, fsdd_dir, capsys):
     """A real FSDD sweep through the CLI (MP3 at 8 and 32 kbps, 1 epoch), its report, and a resume."""
     out = tmp_path / "out"
-    assert sweep.cli(_argv(fsdd_dir, out)) == 0
+    assert cli_main(["sweep", *_argv(fsdd_dir, out)]) == 0
     assert "2 trial(s) run, 0 already done, of 2" in capsys.readouterr().out
     recs = {r["bitrate"]: r for r in ResultStore(out).records()}
     assert sorted(recs) == [8.0, 32.0]
@@ -134,7 +135,7 @@ def test_tiny_fsdd_sweep_report_and_resume(tmp_path, fsdd_dir, capsys):
         assert r["extra"]["accuracy_top10"] == r["test_accuracy"] and r["extra"]["codec_sample_rate"] == 8000
         assert r["extra"]["optimizer"] == "adam" and r["extra"]["input_shape"] == [1, 96, 126]
 
-    assert report.cli([str(out), "--format", "csv"]) == 0
+    assert cli_main(["report", *[str(out), "--format", "csv"]]) == 0
     captured = capsys.readouterr()
     rows = list(csv.DictReader(io.StringIO(captured.out)))
     assert len(rows) == 2
@@ -149,17 +150,17 @@ def test_tiny_fsdd_sweep_report_and_resume(tmp_path, fsdd_dir, capsys):
 
     # resume: the same command trains nothing; adding the PCM baseline trains only that
     t0 = time.perf_counter()
-    assert sweep.cli(_argv(fsdd_dir, out)) == 0
+    assert cli_main(["sweep", *_argv(fsdd_dir, out)]) == 0
     assert time.perf_counter() - t0 < 5
     assert "2 of 2 trials already finished" in capsys.readouterr().err
-    assert sweep.cli(_argv(fsdd_dir, out, "pcm,8,32")) == 0
+    assert cli_main(["sweep", *_argv(fsdd_dir, out, "pcm,8,32")]) == 0
     assert "1 trial(s) run, 2 already done, of 3" in capsys.readouterr().out
     after = ResultStore(out).records()
     assert len(after) == 3 and [r for r in after if r["bitrate"] is not None] == list(recs.values())
     pcm = next(r for r in after if r["bitrate"] is None)
     assert pcm["bits_per_second"] == pytest.approx(16 * 8000) and "|pcm|" in pcm["key"]
 
-    assert report.cli([str(out), "--format", "markdown", "--no-plots"]) == 0
+    assert cli_main(["report", *[str(out), "--format", "markdown", "--no-plots"]]) == 0
     md = capsys.readouterr().out
     header = next(line for line in md.splitlines() if line.startswith("| dataset"))
     assert all(f" {c} " in header for c in ("model", "params", "bitrate", "seed", "bits_per_second", "test_accuracy", "accuracy_top10"))

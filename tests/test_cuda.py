@@ -13,8 +13,9 @@ import io
 import numpy as np
 import pytest
 
-from helmholtz import backends, jpeg
-from helmholtz.backends import BackendUnavailable
+from helmholtz import jpeg
+from helmholtz._codec import registry as backends
+from helmholtz.errors import BackendUnavailable
 
 
 def _cuda_ready() -> str | None:
@@ -173,7 +174,7 @@ def test_torch_cuda_in_torch_out():
 @pytest.mark.cuda
 @pytest.mark.parametrize("kind", ["cupy", "torch"])
 def test_float_output_equals_uint8_over_255(kind):
-    from helmholtz import _cuda
+    from helmholtz._codec import cuda as _cuda
 
     images = rand((8, 32, 32, 3), seed=8)
     q = np.arange(8) * 12 + 5
@@ -202,7 +203,8 @@ def test_float_output_equals_uint8_over_255(kind):
 @pytest.mark.cuda
 @pytest.mark.parametrize("optimize", [False, True])
 def test_bits_match_cpu(optimize):
-    from helmholtz import _cuda, _entropy
+    from helmholtz._codec import cuda as _cuda
+    from helmholtz._codec import entropy as _entropy
 
     import cupy
 
@@ -225,14 +227,14 @@ def test_missing_cuda_raises_backend_unavailable_naming_the_fix():
     with pytest.raises(BackendUnavailable) as err:
         jpeg.roundtrip(np.zeros((8, 8, 3), np.uint8), 20, backend="cuda")
     msg = str(err.value)
-    assert "pip install 'helmholtz[cuda]'" in msg or "no CUDA GPU visible" in msg
+    assert "pip install 'helmholtz-ml[cuda]'" in msg or "no CUDA GPU visible" in msg
     assert "cuda" not in backends.available()
 
 
 def test_missing_cupy_names_the_install(monkeypatch):
     import builtins
 
-    from helmholtz import _cuda
+    from helmholtz._codec import cuda as _cuda
 
     real_import = builtins.__import__
 
@@ -242,15 +244,15 @@ def test_missing_cupy_names_the_install(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
-    monkeypatch.delitem(backends._REGISTRY, "cuda", raising=False)
-    with pytest.raises(BackendUnavailable, match=r"pip install 'helmholtz\[cuda\]'"):
+    backends.forget("cuda")
+    with pytest.raises(BackendUnavailable, match=r"pip install 'helmholtz-ml\[cuda\]'"):
         _cuda.load_backend()
-    with pytest.raises(BackendUnavailable, match=r"pip install 'helmholtz\[cuda\]'"):
+    with pytest.raises(BackendUnavailable, match=r"pip install 'helmholtz-ml\[cuda\]'"):
         backends.get("cuda")
 
 
 def test_kernel_sources_are_found():
-    from helmholtz import _cuda
+    from helmholtz._codec import cuda as _cuda
 
     d = _cuda.kernel_source_dir()
     assert (d / "hz_kernels.cu").is_file() and (d / "hz_gpu_tiles.h").is_file() and (d / "hz_block.h").is_file()

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helmholtz import _entropy, jpeg
+from helmholtz import jpeg
+from helmholtz._codec import entropy as _entropy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -146,10 +147,10 @@ def lib(tmp_path_factory):
 def fake_cuda(lib, monkeypatch):
     cp = make_fake_cupy(lib)
     monkeypatch.setitem(sys.modules, "cupy", cp)
-    from helmholtz import _cuda
+    from helmholtz._codec import cuda as _cuda
 
     monkeypatch.setattr(_cuda, "_MODULES", {})
-    from helmholtz import _arrays
+    from helmholtz._codec import arrays as _arrays
 
     def as_batch(images, name="images"):  # a FakeArray is a NumPy subclass: as_batch would call it host memory
         b = _arrays.as_batch(np.asarray(images), name)
@@ -213,7 +214,9 @@ def test_large_path_chunks(fake_cuda, monkeypatch):
 @pytest.fixture
 def fake_jpeg_cuda(fake_cuda, monkeypatch):
     """Route helmholtz.jpeg's 'cuda' backend to the fake device (as_batch sees FakeArray as CuPy)."""
-    from helmholtz import _arrays, backends
+    from helmholtz._codec import arrays as _arrays
+    from helmholtz._codec import lossy
+    from helmholtz._codec import registry as backends
 
     real = _arrays.as_batch
 
@@ -223,10 +226,10 @@ def fake_jpeg_cuda(fake_cuda, monkeypatch):
             return _arrays.Batch(_fake(b.array), b.shape, b.wrap, "cuda", "cupy")
         return real(images, name)
 
-    monkeypatch.setattr(jpeg, "as_batch", as_batch)
-    monkeypatch.delitem(backends._REGISTRY, "cuda", raising=False)
+    monkeypatch.setattr(lossy, "as_batch", as_batch)
+    backends.forget("cuda")
     yield
-    backends._REGISTRY.pop("cuda", None)
+    backends.forget("cuda")
 
 
 def _shared_bodies():
@@ -260,11 +263,11 @@ def test_shared_cuda_test_bodies_on_fake_device(fake_jpeg_cuda, index, monkeypat
 @pytest.mark.parametrize("native", [False, True], ids=["reference-tables", "native-tables"])
 def test_optimal_bits_from_frequencies(native, monkeypatch):
     """The host half of bits(optimize=True): optimal tables from GPU symbol counts."""
-    from helmholtz import _cuda
-    from helmholtz import _entropy_ref as er
+    from helmholtz._codec import cuda as _cuda
+    from helmholtz._codec import entropy_reference as er
 
     try:
-        from helmholtz import _native
+        from helmholtz._codec import native as _native
     except ImportError:
         pytest.skip("no compiled extension")
     if native:
@@ -287,9 +290,9 @@ def test_jpeg_bits_route_device_inputs_to_the_gpu(fake_jpeg_cuda, monkeypatch):
     """jpeg.bits / bits_many on device images count on the (fake) device and equal the CPU counts."""
     import cupy
 
-    from helmholtz import backends
+    from helmholtz._codec import registry as backends
 
-    monkeypatch.setattr(_entropy._backends, "_on_cuda", lambda x: isinstance(x, FakeArray))
+    monkeypatch.setattr(backends, "on_cuda", lambda x: isinstance(x, FakeArray))
     monkeypatch.setattr(cupy, "stack", lambda rows: _fake(np.stack([np.asarray(r) for r in rows])), raising=False)
     images = rand((4, 33, 17, 3), 21)
     LAUNCHES.clear()
@@ -301,4 +304,4 @@ def test_jpeg_bits_route_device_inputs_to_the_gpu(fake_jpeg_cuda, monkeypatch):
     np.testing.assert_array_equal(np.asarray(many), jpeg.bits_many(images, [5, 50, 95], backend="cpu"))
     coefs = jpeg.coefficients(_fake(images), 40)
     np.testing.assert_array_equal(np.asarray(jpeg.bits(coefs, backend="cuda")), jpeg.bits(images, 40, backend="cpu"))
-    assert "cuda" in backends._REGISTRY
+    assert "cuda" in backends.loaded()

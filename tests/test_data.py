@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from helmholtz import data
+from helmholtz._data import images as images_module
 from helmholtz.data import DataError
 
 
@@ -41,7 +42,7 @@ def test_cifar_archive_checksum(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="MD5"):
         data.load_cifar10(tmp_path)
     # ... and read when the expected checksum is its own
-    monkeypatch.setattr(data, "CIFAR10_MD5", hashlib.md5(archive.read_bytes()).hexdigest())
+    monkeypatch.setattr(images_module, "CIFAR10_MD5", hashlib.md5(archive.read_bytes()).hexdigest())
     assert data.load_cifar10(tmp_path).x_train.shape == (100, 32, 32, 3)
 
 
@@ -91,7 +92,7 @@ def test_mnist_idx_with_checksums(tmp_path, monkeypatch):
         sums[name] = hashlib.md5(raw).hexdigest()
     with pytest.raises(DataError, match="MD5"):  # the real MNIST checksums do not match made-up files
         data.load_mnist(tmp_path)
-    monkeypatch.setattr(data, "MNIST_FILES", sums)
+    monkeypatch.setattr(images_module, "MNIST_FILES", sums)
     ds = data.load_mnist(tmp_path)
     assert ds.x_train.shape == (6, 28, 28, 1) and ds.x_test.shape == (3, 28, 28, 1)
     np.testing.assert_array_equal(ds.x_train[..., 0], arrays["train-images-idx3-ubyte"])

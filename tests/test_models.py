@@ -71,7 +71,7 @@ def test_import_is_light():
     import subprocess
     import sys
 
-    code = "import sys, helmholtz, helmholtz.models, helmholtz.sweep, helmholtz.report, helmholtz.store, helmholtz.data, helmholtz.transforms; print(any(m in sys.modules for m in ('torch', 'pandas', 'matplotlib', 'ray')))"
+    code = "import sys, helmholtz, helmholtz.models, helmholtz.experiments.sweep, helmholtz.experiments.report, helmholtz.experiments.store, helmholtz.cli, helmholtz.data, helmholtz.transforms; print(any(m in sys.modules for m in ('torch', 'pandas', 'matplotlib', 'ray')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -8,8 +8,9 @@ import pytest
 pd = pytest.importorskip("pandas")
 pytest.importorskip("matplotlib")
 
-from helmholtz import report
-from helmholtz.store import ResultStore
+from helmholtz.cli import main as cli_main
+from helmholtz.experiments import report
+from helmholtz.experiments.store import ResultStore
 
 REQUIRED = ["model", "params", "quality", "seed", "bpp", "test_accuracy"]
 BPP = {5: 0.5, 20: 1.0, 100: 4.0}
@@ -32,7 +33,7 @@ def out(tmp_path):
 
 
 def test_csv_columns_and_rows(out, capsys):
-    assert report.cli([str(out), "--format", "csv", "--no-plots"]) == 0
+    assert cli_main(["report", *[str(out), "--format", "csv", "--no-plots"]]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert len(rows) == 12
     assert all(c in rows[0] for c in REQUIRED)
@@ -56,17 +57,17 @@ def test_summary_and_helmholtz_numbers(out):
 
 
 def test_table_markdown_json_and_plots(out, capsys):
-    assert report.cli([str(out)]) == 0
+    assert cli_main(["report", *[str(out)]]) == 0
     text = capsys.readouterr().out
     assert "Helmholtz numbers" in text and "q_star" in text
     for name in ("accuracy_vs_quality.png", "accuracy_vs_bpp.png", "convergence_vs_quality.png"):
         p = out / "plots" / name
         assert p.is_file() and p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(p) in text
-    assert report.cli([str(out), "--format", "markdown", "--no-plots"]) == 0
+    assert cli_main(["report", *[str(out), "--format", "markdown", "--no-plots"]]) == 0
     md = capsys.readouterr().out
     header = next(line for line in md.splitlines() if line.startswith("| dataset"))
     assert all(f" {c} " in header for c in REQUIRED)
-    assert report.cli([str(out), "--format", "json", "--no-plots"]) == 0
+    assert cli_main(["report", *[str(out), "--format", "json", "--no-plots"]]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert len(doc["trials"]) == 12 and set(REQUIRED) <= set(doc["trials"][0])
     assert {h["model"]: h["q_star"] for h in doc["helmholtz"]} == {"A": 20, "C": 100}
@@ -77,17 +78,17 @@ def test_missing_bpp_is_nan_not_an_error(tmp_path, capsys):
         for q in (10, 100):
             s.add({"key": str(q), "dataset": "cifar10", "model": "A", "quality": q, "seed": 0, "recipe": "fast", "epochs": 1,
                    "test_accuracy": q / 200, "accuracy_curve": [q / 200]})
-    assert report.cli([str(tmp_path), "--no-plots"]) == 0
+    assert cli_main(["report", *[str(tmp_path), "--no-plots"]]) == 0
     assert "bpp is empty" in capsys.readouterr().out
     numbers = report.helmholtz_numbers(report.summarize(report.load_trials(tmp_path)), report.load_trials(tmp_path))
     assert numbers.loc[0, "q_star"] == 100 and math.isnan(numbers.loc[0, "H_bits_per_pixel"])
 
 
 def test_errors(tmp_path, capsys):
-    assert report.cli([str(tmp_path / "none")]) == 2
+    assert cli_main(["report", *[str(tmp_path / "none")]]) == 2
     assert "no results database" in capsys.readouterr().err
     (tmp_path / "results.sqlite").write_bytes(b"junk" * 200)
-    assert report.cli([str(tmp_path)]) == 2
+    assert cli_main(["report", *[str(tmp_path)]]) == 2
     assert "not a helmholtz results database" in capsys.readouterr().err
 
 
@@ -123,7 +124,7 @@ def test_audio_and_image_in_one_database(out, capsys):
     assert best.model == "conv3" and best.b_star == 32 and best.reference == "pcm"
     assert best.H_bits_per_second == pytest.approx(128_000 - 45_000) and best.accuracy_reference == pytest.approx(0.68)
 
-    assert report.cli([str(out), "--format", "csv"]) == 0
+    assert cli_main(["report", *[str(out), "--format", "csv"]]) == 0
     captured = capsys.readouterr()
     rows = list(csv.DictReader(io.StringIO(captured.out)))
     assert len(rows) == 18 and all(c in rows[0] for c in REQUIRED + ["bitrate", "bits_per_second", "accuracy_top10"])
@@ -134,13 +135,13 @@ def test_audio_and_image_in_one_database(out, capsys):
                  "accuracy_vs_bitrate.png", "accuracy_vs_bits_per_second.png", "convergence_vs_bitrate.png"):
         assert (out / "plots" / name).is_file() and name in captured.err
 
-    assert report.cli([str(out), "--format", "markdown", "--no-plots"]) == 0
+    assert cli_main(["report", *[str(out), "--format", "markdown", "--no-plots"]]) == 0
     md = capsys.readouterr().out
     assert "## Image trials (12)" in md and "## Audio trials (6;" in md and "Helmholtz numbers" in md and "Best bitrate per model" in md
     audio_header = next(line for line in md.splitlines() if line.startswith("| dataset | model | params | bitrate"))
     assert " quality " not in audio_header and " bpp " not in audio_header and " accuracy_top10 " in audio_header
     assert "| fsdd | conv3 | 70050 | pcm | 0 |" in md
-    assert report.cli([str(out), "--format", "json", "--no-plots"]) == 0
+    assert cli_main(["report", *[str(out), "--format", "json", "--no-plots"]]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert len(doc["trials"]) == 18 and doc["best_bitrate"][0]["b_star"] == 32 and len(doc["helmholtz"]) == 2
 
@@ -148,21 +149,21 @@ def test_audio_and_image_in_one_database(out, capsys):
 def test_audio_only_report(tmp_path, capsys):
     with ResultStore(tmp_path) as s:
         _add_audio(s)
-    assert report.cli([str(tmp_path)]) == 0
+    assert cli_main(["report", *[str(tmp_path)]]) == 0
     text = capsys.readouterr().out
     assert text.startswith("Trials (6;") and "Helmholtz numbers" not in text and "bpp is empty" not in text
     assert "b_star" in text and "128000" in text
-    assert report.cli([str(tmp_path), "--format", "json", "--no-plots"]) == 0
+    assert cli_main(["report", *[str(tmp_path), "--format", "json", "--no-plots"]]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["helmholtz"] == [] and doc["best_bitrate"][0]["bits_per_second_b_star"] == 45_000
 
 
 def test_image_report_has_no_audio_sections(out, capsys):
-    assert report.cli([str(out), "--format", "csv", "--no-plots"]) == 0
+    assert cli_main(["report", *[str(out), "--format", "csv", "--no-plots"]]) == 0
     header = capsys.readouterr().out.splitlines()[0].split(",")
     assert header == report.TRIAL_COLUMNS
-    assert report.cli([str(out), "--no-plots"]) == 0
+    assert cli_main(["report", *[str(out), "--no-plots"]]) == 0
     text = capsys.readouterr().out
     assert text.startswith("Trials (12)") and "Audio" not in text and "b_star" not in text and "accuracy_top10" not in text
-    assert report.cli([str(out), "--format", "json", "--no-plots"]) == 0
+    assert cli_main(["report", *[str(out), "--format", "json", "--no-plots"]]) == 0
     assert "best_bitrate" not in json.loads(capsys.readouterr().out)

@@ -2,7 +2,8 @@ import sqlite3
 
 import pytest
 
-from helmholtz.store import COLUMNS, SCHEMA_VERSION, ResultStore, StoreError
+from helmholtz.errors import StoreError
+from helmholtz.experiments.store import COLUMNS, SCHEMA_VERSION, ResultStore
 
 
 def record(key="k1", **kw):

@@ -12,15 +12,17 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("tqdm")
 
-from helmholtz import sweep
-from helmholtz.store import ResultStore
+from helmholtz.cli import main as cli_main
+from helmholtz._ml.curves import convergence_epoch
+from helmholtz.experiments import recipes, runners, sweep
+from helmholtz.experiments.store import ResultStore
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = ["--train-subset", "48", "--test-subset", "24", "--epochs", "1", "--no-progress"]
 
 
 def run_cli(*argv):
-    return sweep.cli(list(argv))
+    return cli_main(["sweep", *argv])
 
 
 def keys(out):
@@ -36,10 +38,11 @@ def keys(out):
 def test_convergence_epoch_definition():
     acc = [0.1, 0.5, 0.8, 0.9, 0.9, 0.91, 0.9, 0.9]
     # first i with mean(acc[i:i+10]) > 0.99 * 0.91 = 0.9009 is i = 3 (mean 0.902): epoch 4
-    assert sweep.convergence_epoch(acc) == 4
-    assert sweep.convergence_epoch(acc, window=1) == 6  # only 0.91 itself beats 0.9009
-    assert sweep.convergence_epoch([]) is None
-    assert sweep.convergence_epoch([0.2] * 5 + [0.8] * 20) == 6  # i=4: mean(0.2, 0.8 x 9) = 0.74 is not enough
+    assert convergence_epoch(acc) == 4
+    assert convergence_epoch(acc, window=1) == 6  # only 0.91 itself beats 0.9009
+    with pytest.raises(ValueError, match="non-empty"):
+        convergence_epoch([])
+    assert convergence_epoch([0.2] * 5 + [0.8] * 20) == 6  # i=4: mean(0.2, 0.8 x 9) = 0.74 is not enough
 
 
 def test_plan_validates():
@@ -60,14 +63,14 @@ def test_plan_validates():
 
 def test_recipes():
     model = torch.nn.Linear(3, 2)
-    opt, sched = sweep.RECIPES["paper"].make_optimizer(model, 10, 2)
+    opt, sched = recipes.RECIPES["paper"].make_optimizer(model, 10, 2)
     assert opt.defaults["nesterov"] and opt.defaults["momentum"] == 0.9 and opt.defaults["lr"] == 0.01
     for _ in range(1000):
         opt.step()
         sched.step()
     assert opt.param_groups[0]["lr"] == pytest.approx(0.01 / (1 + 1e-6 * 1000))
-    assert sweep.RECIPES["paper"].batch_size == 128 and sweep.RECIPES["paper"].default_epochs == 200
-    assert sweep.RECIPES["paper"].shift == 0.1 and sweep.RECIPES["paper"].flip
+    assert recipes.RECIPES["paper"].batch_size == 128 and recipes.RECIPES["paper"].default_epochs == 200
+    assert recipes.RECIPES["paper"].shift == 0.1 and recipes.RECIPES["paper"].flip
 
 
 def test_cli_bad_input_keeps_db(tmp_path, tiny_cifar_dir, capsys):
@@ -144,17 +147,24 @@ def test_trial_runner_registry_dispatch(tmp_path, tiny_cifar_dir, monkeypatch):
     def train(spec, ds, xtr, xte, device, progress):
         return {"params": 1, "test_accuracy": 0.25, "best_test_accuracy": 0.5, "convergence_epoch": 1, "accuracy_curve": [0.5, 0.25], "images_per_s": 1.0, "train_time_s": 0.1}
 
-    runner = sweep.TrialRunner(lambda m: m, float, compress, rate, train, level="bitrate")
-    monkeypatch.setitem(sweep.TRIAL_RUNNERS, "fake-audio", runner)
-    monkeypatch.setitem(data.DATASETS, "fake", data.DatasetSpec("fake", lambda d, **k: data.load_cifar10(d), kind="fake-audio", level="bitrate"))
+    global FAKE_RUNNER, FAKE_SPEC
+    FAKE_RUNNER = runners.TrialRunner(lambda m: m, float, compress, rate, train, level="bitrate")
+    FAKE_SPEC = data.DatasetSpec("fake", lambda d, **k: data.load_cifar10(d), kind="fake-audio", level="bitrate")
+    runners.RUNNERS.register("fake-audio", f"{__name__}:FAKE_RUNNER")
+    data.register_dataset("fake", f"{__name__}:FAKE_SPEC")
+    from helmholtz._data.registry import DATASETS
+
+    monkeypatch.setattr(runners.RUNNERS, "unregister", runners.RUNNERS.unregister)  # restored below
     out = tmp_path / "out"
     assert run_cli("--dataset", "fake", "--data-dir", str(tiny_cifar_dir), "--models", "m1", "--bitrates", "8,32", "--no-progress", "--epochs", "2", "--out", str(out)) == 0
     recs = ResultStore(out).records()
     assert sorted((r["bitrate"], r["bits_per_second"], r["quality"]) for r in recs) == [(8.0, 8000.0, None), (32.0, 32000.0, None)]
     assert calls == [("compress", (8.0, 32.0))]
+    runners.RUNNERS.unregister("fake-audio")
+    DATASETS.unregister("fake")
 
 
-SWEEP_SCRIPT = "import sys; from helmholtz.sweep import cli; sys.exit(cli())"
+SWEEP_SCRIPT = "import sys; from helmholtz.cli import main; sys.exit(main(['sweep', *sys.argv[1:]]))"
 
 
 def test_resume_after_sigkill(tmp_path, tiny_cifar_dir):
@@ -204,7 +214,7 @@ def test_ctrl_c_stops_cleanly(tmp_path, tiny_cifar_dir):
 @pytest.mark.parametrize("total", [1, 2, 4, 1000])
 def test_fast_schedule_any_length(total):
     model = torch.nn.Linear(3, 2)
-    opt, sched = sweep.RECIPES["fast"].make_optimizer(model, total, 1)
+    opt, sched = recipes.RECIPES["fast"].make_optimizer(model, total, 1)
     lrs = []
     for _ in range(total):
         lrs.append(opt.param_groups[0]["lr"])

@@ -1,4 +1,4 @@
-"""Compile csrc/hz_kernels.cu with NVRTC exactly as helmholtz._cuda does (no GPU needed).
+"""Compile csrc/hz_kernels.cu with NVRTC exactly as helmholtz._codec.cuda does (no GPU needed).
 
 Usage: python tools/nvrtc_check.py [arch ...]   (default: sm_80 sm_90 compute_80 compute_90)
 Needs libnvrtc (e.g. pip install nvidia-cuda-nvrtc, or a CUDA toolkit); exits 0

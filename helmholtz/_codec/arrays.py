@@ -14,7 +14,20 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Batch", "as_batch", "as_qualities", "check_normalization", "check_subsampling", "SUBSAMPLINGS"]
+__all__ = [
+    "Batch",
+    "as_batch",
+    "as_qualities",
+    "as_quality_list",
+    "as_threads",
+    "array_dtype_name",
+    "check_normalization",
+    "check_subsampling",
+    "to_host_int16",
+    "wrap_torch",
+    "MAX_THREADS",
+    "SUBSAMPLINGS",
+]
 
 SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
 
@@ -47,16 +60,50 @@ class Batch:
         return self.array.shape[0]
 
 
+#: More threads than this is surely a mistake (and would overflow the C core's int).
+MAX_THREADS = 4096
+
+
 def _identity(x):
     return x
 
 
-def _torch_wrap(x):
+def wrap_torch(x):
+    """A NumPy (or DLPack) result as a torch tensor, zero-copy."""
     import torch
 
     if isinstance(x, np.ndarray):
         return torch.from_numpy(x)
     return torch.from_dlpack(x)
+
+
+def array_dtype_name(x: Any) -> str:
+    """``"int16"`` for NumPy, CuPy and torch arrays alike (torch spells it ``torch.int16``)."""
+    return str(x.dtype).removeprefix("torch.")
+
+
+def to_host_int16(x: Any) -> np.ndarray:
+    """A C-contiguous NumPy int16 view (or copy) of an array on the host or a device."""
+    if hasattr(x, "get") and type(x).__module__.startswith("cupy"):
+        x = x.get()
+    elif type(x).__module__.startswith("torch"):
+        x = x.detach().cpu().numpy()
+    return np.ascontiguousarray(x, dtype=np.int16)
+
+
+def as_threads(num_threads: Any, default: Callable[[], int]) -> int:
+    """Validate ``num_threads`` (None for ``default()``) -> an int in 1..MAX_THREADS."""
+    if num_threads is None:
+        return default()
+    if isinstance(num_threads, (bool, np.bool_)):
+        raise TypeError(f"num_threads must be None or an int >= 1; got {num_threads!r}")
+    try:
+        value = operator.index(num_threads)
+    except TypeError:
+        raise TypeError(f"num_threads must be None or an int >= 1; got {num_threads!r}") from None
+    if not 1 <= value <= MAX_THREADS:
+        raise ValueError(f"num_threads must be None or an int in 1..{MAX_THREADS}; got {value}")
+    return int(value)
 
 
 def _batch_shape(shape: tuple, name: str) -> tuple:
@@ -119,7 +166,7 @@ def as_batch(images: Any, name: str = "images") -> Batch:
             if images.dtype != torch.uint8:
                 raise TypeError(f"{name} must have dtype uint8; got torch tensor of dtype {images.dtype}")
             arr = np.from_dlpack(images.detach())
-            wrap = _torch_wrap
+            wrap = wrap_torch
     elif _is_cupy(images):
         device, kind, arr = "cuda", "cupy", images
     else:
@@ -159,9 +206,11 @@ def as_qualities(quality: Any, n: int, name: str = "quality") -> np.ndarray:
             q = operator.index(quality)
         except TypeError:
             raise TypeError(f"{name} must be an int in 1..100 or one int per image; got {quality!r}") from None
+        if not 1 <= q <= 100:  # before NumPy sees it: 2**63 would overflow int64
+            raise ValueError(f"{name} must be in 1..100; got {q}")
         values = np.full(n, q, dtype=np.int64)
     else:
-        values = np.asarray(quality)
+        values = _int_array(quality, name)
         if values.ndim != 1:
             raise ValueError(f"{name} must be an int or a 1-D sequence with one int per image; got shape {values.shape}")
         if values.dtype.kind not in "iu":
@@ -177,7 +226,7 @@ def as_qualities(quality: Any, n: int, name: str = "quality") -> np.ndarray:
 
 def as_quality_list(qualities: Any, name: str = "qualities") -> np.ndarray:
     """Validate a non-empty list of qualities (one result per entry) -> int32 (Q,)."""
-    values = np.asarray(qualities)
+    values = _int_array(qualities, name)
     if values.ndim != 1 or values.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D sequence of ints in 1..100; got {qualities!r}")
     if values.dtype.kind not in "iu":
@@ -187,11 +236,23 @@ def as_quality_list(qualities: Any, name: str = "qualities") -> np.ndarray:
     return values.astype(np.int32)
 
 
-def check_subsampling(subsampling: Any) -> str:
-    """Return a valid subsampling name or raise ValueError naming the choices."""
+def _int_array(values: Any, name: str) -> np.ndarray:
+    """``np.asarray`` that names the argument when the values do not fit an integer array."""
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be ints in 1..100; got {values!r}")
+    try:
+        return np.asarray(values)
+    except (OverflowError, ValueError) as exc:
+        raise ValueError(f"{name} must be ints in 1..100; got {values!r} ({exc})") from None
+
+
+def check_subsampling(subsampling: Any, name: str = "subsampling") -> str:
+    """Return a valid subsampling name (a plain ``str``) or raise naming the choices."""
+    if not isinstance(subsampling, str):
+        raise TypeError(f"{name} must be one of {', '.join(repr(s) for s in SUBSAMPLINGS)}; got {subsampling!r}")
     if subsampling not in SUBSAMPLINGS:
-        raise ValueError(f"subsampling must be one of {', '.join(repr(s) for s in SUBSAMPLINGS)}; got {subsampling!r}")
-    return subsampling
+        raise ValueError(f"{name} must be one of {', '.join(repr(s) for s in SUBSAMPLINGS)}; got {subsampling!r}")
+    return str(subsampling)  # np.str_ -> str, which the Cython layer types
 
 
 def check_normalization(dtype: Any, mean: Any, std: Any, channels: int):

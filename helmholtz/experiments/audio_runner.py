@@ -21,23 +21,19 @@ best epoch accuracies (all of them when fewer than 10 epochs ran) and
 ``mean(curve[i:i+10]) > 0.99 * max(curve)`` (epochs counted from 1, like
 ``best_epoch`` and like :mod:`helmholtz.sweep`).
 
-:func:`make_trial_runner` / :func:`register_with_sweep` plug the same steps
-into ``helmholtz sweep`` (data-set kind ``"audio"``, level ``bitrate``).
-
-Command line (a small sweep, printing a table)::
-
-    python -m helmholtz.audio_sweep --bitrates 8,16,32,64 --model conv3 --epochs 5
+:data:`RUNNER` (:func:`make_trial_runner`) plugs the same steps into
+``helmholtz sweep`` (data-set kind ``"audio"``, level ``bitrate``).
 """
 
 from __future__ import annotations
 
-import argparse
 import socket
-import sys
 import time
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from .._ml.curves import authors_accuracy, convergence_epoch
 
 __all__ = [
     "FSDD_FEATURES",
@@ -45,17 +41,13 @@ __all__ = [
     "standardized_features",
     "train_and_evaluate",
     "make_trial_runner",
-    "register_with_sweep",
-    "authors_accuracy",
-    "convergence_epoch",
+    "RUNNER",
     "compress_clips",
     "fix_length",
     "clip_features",
     "run_audio_trial",
     "run_fsdd_trial",
     "sweep_fsdd",
-    "format_table",
-    "main",
 ]
 
 #: Optimisers: the paper's Adadelta (Keras 2 defaults) and Adam (lr 1e-3, faster).
@@ -66,30 +58,6 @@ OPTIMIZERS = ("adadelta", "adam")
 FSDD_FEATURES = {"clip_seconds": 1.0, "n_mels": 96, "n_fft": 512, "hop_length": 64}
 
 
-def authors_accuracy(curve: Sequence[float], top: int = 10) -> float:
-    """Mean of the ``top`` best epoch accuracies (the authors' "accuracy")."""
-    a = np.sort(np.asarray(curve, dtype=np.float64))[::-1]
-    if a.size == 0:
-        raise ValueError("curve is empty")
-    return float(a[:top].mean())
-
-
-def convergence_epoch(curve: Sequence[float], window: int = 10, fraction: float = 0.99) -> int:
-    """The authors' convergence epoch, counted from 1 (as :mod:`helmholtz.sweep` does).
-
-    The first 0-based index ``i`` with ``mean(curve[i:i+window]) > fraction *
-    max(curve)``, returned as ``i + 1``. The window shrinks at the end of the
-    curve, as a NumPy slice does. If no window qualifies (an all-zero curve)
-    the number of epochs is returned.
-    """
-    a = np.asarray(curve, dtype=np.float64)
-    if a.size == 0:
-        raise ValueError("curve is empty")
-    target = fraction * a.max()
-    for i in range(a.size):
-        if a[i : i + window].mean() > target:
-            return i + 1
-    return int(a.size)
 
 
 def compress_clips(waveforms: list, sample_rate: int, bitrate: int | None, workers: int | None = None) -> tuple[list, int, float, int]:
@@ -100,7 +68,7 @@ def compress_clips(waveforms: list, sample_rate: int, bitrate: int | None, worke
     seconds = float(sum(w.shape[0] for w in waveforms) / sample_rate)
     if bitrate is None:
         return list(waveforms), int(16 * sum(w.shape[0] for w in waveforms)), seconds, int(sample_rate)
-    from .audio import mp3_roundtrip
+    from ..audio import mp3_roundtrip
 
     r = mp3_roundtrip(list(waveforms), sample_rate, bitrate, workers=workers)
     return r.audio, r.total_bits, seconds, r.codec_rate
@@ -117,7 +85,7 @@ def fix_length(waveforms: list, n: int) -> np.ndarray:
 
 def clip_features(waveforms: list, sample_rate: int, *, clip_seconds: float, n_mels: int, n_fft: int, hop_length: int, device: Any = "cpu") -> Any:
     """Mel spectrograms in dB, ``(N, 1, n_mels, frames)`` float32 on ``device``."""
-    from .audio import mel_spectrogram
+    from ..audio import mel_spectrogram
 
     n = int(round(clip_seconds * sample_rate))
     if n < 1:
@@ -222,7 +190,7 @@ def run_audio_trial(
     """
     import torch
 
-    from ._audio_models import resolve_audio_model
+    from ..models import resolve_audio_model
 
     t0 = time.perf_counter()
     x_train, x_test = _check_clips(x_train, "x_train"), _check_clips(x_test, "x_test")
@@ -232,7 +200,7 @@ def run_audio_trial(
         raise TypeError(f"sample_rate must be an integer; got {type(sample_rate).__name__}")
     key = resolve_audio_model(model)
     if bitrate is not None:
-        from .audio import codec_sample_rate
+        from ..audio import codec_sample_rate
 
         codec_sample_rate(sample_rate, bitrate)  # validate before any work
     k = int(num_classes) if num_classes is not None else int(max(y_train.max(), y_test.max())) + 1
@@ -324,7 +292,7 @@ def train_and_evaluate(
     import torch
     import torch.nn.functional as F
 
-    from ._audio_models import audio_model, keras_parameter_count, resolve_audio_model
+    from ..models import audio_model, keras_parameter_count, resolve_audio_model
 
     _check_training_args(epochs, batch_size, seed, optimizer)
     key = resolve_audio_model(model)
@@ -396,7 +364,7 @@ def run_fsdd_trial(
     skip reloading; ``train_subset`` / ``test_subset`` draw that many clips
     (seeded by ``seed``). Other keyword arguments go to :func:`run_audio_trial`.
     """
-    from .audio_data import load_fsdd
+    from ..data import load_fsdd
 
     ds = load_fsdd(data_dir) if dataset is None else dataset
     if train_subset is not None or test_subset is not None:
@@ -414,7 +382,7 @@ def run_fsdd_trial(
 
 def sweep_fsdd(bitrates: Sequence[int | None], models: Sequence[Any] = ("conv3",), seeds: Sequence[int] = (0,), epochs: int = 200, device: Any = "cpu", **kwargs: Any) -> list[dict]:
     """Every (model, bitrate, seed) trial on FSDD, loading the data once."""
-    from .audio_data import load_fsdd
+    from ..data import load_fsdd
 
     ds = load_fsdd(kwargs.pop("data_dir", None))
     rows = []
@@ -431,18 +399,18 @@ AUDIO_RECIPES = {"paper": ("adadelta", 50), "fast": ("adam", 50)}
 
 def _level_bitrate(level: Any) -> int | None:
     """A sweep level as an MPEG Layer III bitrate in kbps; None (or ``"pcm"``) is the uncompressed baseline."""
-    from .audio import _check_bitrate
+    from .._audio.mp3 import check_bitrate
 
     if level is None or (isinstance(level, str) and level.strip().lower() == "pcm"):
         return None
     if isinstance(level, float) and level.is_integer():
         level = int(level)
-    return _check_bitrate(level)
+    return check_bitrate(level)
 
 
 def _check_levels(ds: Any, levels: Sequence[Any]) -> list[int | None]:
     """The bitrates of ``levels``, each checked against the data set's sample rate before any coding."""
-    from .audio import codec_sample_rate
+    from ..audio import codec_sample_rate
 
     out = []
     for level in levels:
@@ -500,8 +468,8 @@ def make_trial_runner(features: dict | None = None, workers: int | None = None) 
     coding (a ValueError lists the supported ones), and coded once per data
     set: ``rate`` keeps the decoded clips for the ``compress`` that follows.
     """
-    from . import sweep as _sweep
-    from ._audio_models import resolve_audio_model
+    from ..models import resolve_audio_model
+    from .runners import TrialRunner
 
     feats = {**FSDD_FEATURES, **(features or {})}
 
@@ -549,75 +517,7 @@ def make_trial_runner(features: dict | None = None, workers: int | None = None) 
             },
         }
 
-    return _sweep.TrialRunner(resolve_audio_model, _level_bitrate, compress, rate, train, level="bitrate")
+    return TrialRunner(resolve_audio_model, _level_bitrate, compress, rate, train, level="bitrate")
 
 
-def register_with_sweep(features: dict | None = None, workers: int | None = None) -> None:
-    """Register the ``fsdd`` and ``audio-folder`` data sets and the ``"audio"`` trial runner with ``helmholtz sweep``."""
-    from . import sweep as _sweep
-    from .audio_data import register_audio_datasets
-
-    register_audio_datasets()
-    _sweep.register_runner("audio", make_trial_runner(features, workers))
-
-
-def format_table(rows: Sequence[dict]) -> str:
-    """A Markdown table of trial results."""
-    head = "| model | bitrate (kbps) | MPEG rate (Hz) | bits/s | seed | epochs | last acc | best acc | top-10 acc | conv. epoch | train s |"
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
-    for r in rows:
-        br = "PCM" if r["bitrate"] is None else str(r["bitrate"])
-        lines.append(
-            f"| {r['model']} | {br} | {r['codec_sample_rate']} | {r['bits_per_second']:,.0f} | {r['seed']} | {r['epochs']} | "
-            f"{r['test_accuracy']:.4f} | {r['best_test_accuracy']:.4f} | {r['accuracy']:.4f} | {r['convergence_epoch']} | {r['train_time_s']:.0f} |"
-        )
-    return "\n".join(lines)
-
-
-def _bitrates(text: str) -> list[int | None]:
-    out: list[int | None] = []
-    for part in text.split(","):
-        part = part.strip().lower()
-        if not part:
-            continue
-        out.append(None if part in ("pcm", "none", "0") else int(part))
-    return out
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m helmholtz.audio_sweep``: a small FSDD sweep printed as a Markdown table."""
-    p = argparse.ArgumentParser(prog="python -m helmholtz.audio_sweep", description="FSDD MP3 sweep (Helmholtz method, audio).")
-    p.add_argument("--bitrates", default="8,16,32,64,96,128", help="comma list of kbps; 'pcm' = uncompressed baseline")
-    p.add_argument("--models", default="conv3", help="comma list of audio model names")
-    p.add_argument("--seeds", default="0")
-    p.add_argument("--epochs", type=int, default=200)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--optimizer", default="adadelta", choices=("adadelta", "adam"))
-    p.add_argument("--batch-size", type=int, default=50)
-    p.add_argument("--train-subset", type=int, default=None)
-    p.add_argument("--test-subset", type=int, default=None)
-    p.add_argument("--clip-seconds", type=float, default=FSDD_FEATURES["clip_seconds"])
-    p.add_argument("--n-fft", type=int, default=FSDD_FEATURES["n_fft"])
-    p.add_argument("--hop-length", type=int, default=FSDD_FEATURES["hop_length"])
-    p.add_argument("--workers", type=int, default=None, help="threads for the MP3 round trip")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--json", default=None, help="also write the rows to this JSON file")
-    p.add_argument("--quiet", action="store_true")
-    a = p.parse_args(argv)
-    log = None if a.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    rows = sweep_fsdd(
-        _bitrates(a.bitrates), [m for m in a.models.split(",") if m], [int(s) for s in a.seeds.split(",")], a.epochs, a.device,
-        data_dir=a.data_dir, optimizer=a.optimizer, batch_size=a.batch_size, train_subset=a.train_subset, test_subset=a.test_subset, log=log,
-        clip_seconds=a.clip_seconds, n_fft=a.n_fft, hop_length=a.hop_length, workers=a.workers,
-    )
-    print(format_table(rows))
-    if a.json:
-        import json
-
-        with open(a.json, "w") as f:
-            json.dump(rows, f, indent=1, default=str)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+RUNNER = make_trial_runner()

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..errors import StoreError
+
 __all__ = ["ResultStore", "StoreError", "SCHEMA_VERSION", "DB_NAME", "COLUMNS", "db_path"]
 
 SCHEMA_VERSION = 1
@@ -61,10 +63,6 @@ COLUMNS: dict[str, str] = {
     "extra": "TEXT",
 }
 _JSON_COLUMNS = ("accuracy_curve", "loss_curve", "extra")
-
-
-class StoreError(RuntimeError):
-    """The results database cannot be used (not a database, or an incompatible version)."""
 
 
 def db_path(out: str | os.PathLike) -> Path:
@@ -221,6 +219,11 @@ class ResultStore:
             c.execute("ROLLBACK")
             raise
         return changed
+
+    def missing_rate(self, key: str) -> bool:
+        """Whether the stored trial ``key`` has neither ``bpp`` nor ``bits_per_second`` yet."""
+        row = self._conn.execute("SELECT bpp, bits_per_second FROM trials WHERE key = ?", (key,)).fetchone()
+        return row is not None and row[0] is None and row[1] is None
 
     def rows_missing(self, column: str) -> list[dict[str, Any]]:
         """Stored trials whose ``column`` is NULL."""

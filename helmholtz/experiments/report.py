@@ -34,7 +34,6 @@ kinds reports each kind in its own sections.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -44,7 +43,7 @@ from typing import Any
 
 __all__ = [
     "TRIAL_COLUMNS", "AUDIO_TRIAL_COLUMNS", "AUDIO_EXTRA_COLUMNS", "load_trials", "summarize", "helmholtz_numbers",
-    "audio_numbers", "make_plots", "render", "register", "main",
+    "audio_numbers", "make_plots", "render", "FORMATS",
 ]
 
 #: Columns of the per-trial table, in order.
@@ -373,43 +372,3 @@ def render(trials: Any, summary: Any, numbers: Any, fmt: str, plots: list[Path],
     if plots:
         parts += ["", head("Plots")] + [f"- {p}" if fmt == "markdown" else str(p) for p in plots]
     return "\n".join(parts)
-
-
-def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``report`` sub-command to the ``helmholtz`` parser."""
-    p = subparsers.add_parser("report", help="tables, plots and Helmholtz numbers of a sweep", description=__doc__.split("\n\n")[0])
-    p.add_argument("out", help="the sweep's output folder (or its results.sqlite)")
-    p.add_argument("--format", choices=FORMATS, default="table", help="output format (csv and json print the trials on stdout)")
-    p.add_argument("--plots-dir", default=None, help="where to write the PNG plots (default OUT/plots)")
-    p.add_argument("--no-plots", action="store_true", help="do not draw plots")
-    p.set_defaults(func=main)
-    return p
-
-
-def main(args: argparse.Namespace) -> int:
-    """Run ``helmholtz report`` from parsed arguments; returns the exit status."""
-    from .store import db_path
-
-    trials = load_trials(args.out)
-    if trials.empty:
-        print(f"no finished trials in {db_path(args.out)} yet", file=sys.stderr)
-    summary = summarize(trials)
-    numbers = helmholtz_numbers(summary, trials)
-    plots: list[Path] = []
-    if not args.no_plots and not trials.empty:
-        folder = Path(args.plots_dir) if args.plots_dir else db_path(args.out).parent / "plots"
-        plots = make_plots(summary, folder)
-    text = render(trials, summary, numbers, args.format, plots)
-    print(text)
-    if plots and args.format == "csv":
-        print("plots: " + ", ".join(str(p) for p in plots), file=sys.stderr)
-    return 0
-
-
-def cli(argv: list[str] | None = None) -> int:
-    """``helmholtz report`` on its own (``argv`` without the sub-command name)."""
-    from .sweep import run_args
-
-    parser = argparse.ArgumentParser(prog="helmholtz")
-    register(parser.add_subparsers(dest="command"))
-    return run_args(parser.parse_args(["report", *(sys.argv[1:] if argv is None else argv)]))

@@ -11,15 +11,16 @@ import argparse
 import importlib
 import sys
 
-from ._version import __version__
+from .._version import __version__
+from ..errors import HelmholtzError
 
 __all__ = ["main", "build_parser", "run_args"]
 
 # sub-command -> module providing register(subparsers)
 COMMANDS = {
-    "sweep": "helmholtz.sweep",
-    "report": "helmholtz.report",
-    "info": "helmholtz.info",
+    "sweep": "helmholtz.cli.sweep",
+    "report": "helmholtz.cli.report",
+    "info": "helmholtz.cli.info",
 }
 
 
@@ -50,7 +51,7 @@ def run_args(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (HelmholtzError, ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
         print(f"helmholtz {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -11,8 +11,7 @@ length at one sample rate, integer labels, class names and a train/test mask.
   effect); stereo is mixed down to mono, other sample rates are resampled to
   one rate, and a stratified, seeded split is drawn.
 
-The data folder is ``data_dir``, else ``$HELMHOLTZ_DATA``, else
-``../shared/data`` next to the repository.
+The data folder is ``data_dir``, else ``$HELMHOLTZ_DATA``.
 """
 
 from __future__ import annotations
@@ -20,19 +19,22 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
+
+from .._audio.mp3 import resample, to_int16
+from .._extras import require
+from .paths import find_data_file, resolve_data_dir
+from .registry import DatasetSpec
 
 __all__ = [
     "AudioDataset",
     "AUDIO_EXTENSIONS",
-    "find_data_file",
     "load_fsdd",
     "load_audio_folder",
     "read_audio",
     "stratified_test_mask",
-    "register_audio_datasets",
 ]
 
 #: File endings :func:`load_audio_folder` reads.
@@ -127,31 +129,6 @@ class AudioDataset:
         )
 
 
-def find_data_file(filename: str, data_dir: str | os.PathLike | None = None) -> Path:
-    """Locate ``filename`` in ``data_dir``, else ``$HELMHOLTZ_DATA``, else ``../shared/data`` beside the repository.
-
-    Raises
-    ------
-    FileNotFoundError
-        Naming every place looked at.
-    """
-    places: list[Path] = []
-    if data_dir is not None:
-        if not isinstance(data_dir, (str, os.PathLike)):
-            raise TypeError(f"data_dir must be a path; got {type(data_dir).__name__}")
-        places.append(Path(data_dir).expanduser())
-    else:
-        env = os.environ.get("HELMHOLTZ_DATA")
-        if env:
-            places.append(Path(env).expanduser())
-        places.append(Path(__file__).resolve().parent.parent.parent / "shared" / "data")
-    for place in places:
-        path = place if place.is_file() and place.name == filename else place / filename
-        if path.is_file():
-            return path
-    raise FileNotFoundError(f"{filename} not found in {', '.join(str(p) for p in places)} (pass data_dir= or set HELMHOLTZ_DATA)")
-
-
 def load_fsdd(data_dir: str | os.PathLike | None = None) -> AudioDataset:
     """The Free Spoken Digit Dataset from ``fsdd.npz`` with its official split.
 
@@ -193,9 +170,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int | None = None) -> tuple
         1-D int16.
     rate : int
     """
-    import miniaudio
-
-    from .audio import _to_int16, resample
+    miniaudio = require("miniaudio", purpose="reading audio files")
 
     path = str(path)
     info = miniaudio.get_file_info(path)
@@ -203,7 +178,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int | None = None) -> tuple
     x = np.frombuffer(decoded.samples, dtype=np.int16).copy()
     rate = int(info.sample_rate)
     if sample_rate is not None and int(sample_rate) != rate:
-        x = _to_int16(resample(x, rate, int(sample_rate)))
+        x = to_int16(resample(x, rate, int(sample_rate)))
         rate = int(sample_rate)
     return x, rate
 
@@ -289,13 +264,12 @@ def load_audio_folder(
     return AudioDataset(waves, labels_arr, stratified_test_mask(labels_arr, test_fraction, seed), int(rate), tuple(names), "audio-folder", None, tuple(files))
 
 
-def register_audio_datasets() -> None:
-    """Make ``fsdd`` and ``audio-folder`` known to :mod:`helmholtz.data` (kind ``"audio"``, level ``"bitrate"``)."""
-    from . import data
+def _load_folder(data_dir: Any = None, **kwargs: Any) -> AudioDataset:
+    if data_dir is None:
+        data_dir = resolve_data_dir(None)
+    return load_audio_folder(data_dir, **kwargs)
 
-    if not hasattr(data, "register_dataset"):  # pragma: no cover - older data layer
-        return
-    data.register_dataset(data.DatasetSpec("fsdd", load_fsdd, "audio", "bitrate", "Free Spoken Digit Dataset, 8 kHz speech, 10 digits"))
-    data.register_dataset(
-        data.DatasetSpec("audio-folder", lambda d=None, **kw: load_audio_folder(d, **kw), "audio", "bitrate", "WAV/FLAC files, one subfolder per class (--data-dir)")
-    )
+
+# The specs helmholtz declares as entry points (group "helmholtz.datasets").
+FSDD = DatasetSpec("fsdd", load_fsdd, "audio", "bitrate", "Free Spoken Digit Dataset, 8 kHz speech, 10 digits")
+AUDIO_FOLDER = DatasetSpec("audio-folder", _load_folder, "audio", "bitrate", "WAV/FLAC files, one subfolder per class (--data-dir)")

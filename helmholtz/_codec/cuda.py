@@ -14,7 +14,7 @@ their results equal the ``cpu`` backend's and Pillow's byte for byte.
 * The module is compiled once per device with NVRTC (CuPy's RawModule) and
   cached, also on disk by CuPy.
 
-Besides the backend (``helmholtz.backends.get("cuda")``), this module offers
+Besides the backend (``helmholtz._codec.registry.get("cuda")``), this module offers
 :func:`roundtrip_float`, a round trip that writes normalised float32 or
 bfloat16 channels-first tensors for training, and :func:`bits` /
 :func:`frequencies` for entropy-coded sizes on the GPU.
@@ -29,9 +29,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import _reference as ref
-from ._arrays import as_batch, as_qualities, check_normalization, check_subsampling
-from .backends import BackendUnavailable
+from . import reference as ref
+from .arrays import as_batch, as_qualities, check_normalization, check_subsampling
+from ..errors import BackendUnavailable
 
 __all__ = ["load_backend", "CudaBackend", "roundtrip_float", "bits", "frequencies", "kernel_source_dir"]
 
@@ -43,8 +43,8 @@ _SCRATCH_LIMIT = 1 << 30  # bytes of global scratch per launch group of the larg
 _OUT_KINDS = {"uint8": 0, "float32": 1, "bfloat16": 2}
 
 _INSTALL_HINT = (
-    "the 'cuda' backend needs CuPy: pip install 'helmholtz[cuda]' (CUDA 12) or "
-    "'helmholtz[cuda13]' (CUDA 13)"
+    "the 'cuda' backend needs CuPy: pip install 'helmholtz-ml[cuda]' (CUDA 12) or "
+    "'helmholtz-ml[cuda13]' (CUDA 13)"
 )
 
 
@@ -53,12 +53,12 @@ def kernel_source_dir() -> Path:
 
     Installed wheels carry them in ``helmholtz/_csrc``; a source checkout in ``csrc/``.
     """
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_csrc", here.parent / "csrc"):
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "_csrc", package.parent / "csrc"):
         if (candidate / "hz_kernels.cu").is_file():
             return candidate
     raise BackendUnavailable(
-        f"the CUDA kernel sources (hz_kernels.cu) are missing from {here / '_csrc'} and {here.parent / 'csrc'}; "
+        f"the CUDA kernel sources (hz_kernels.cu) are missing from {package / '_csrc'} and {package.parent / 'csrc'}; "
         "reinstall helmholtz"
     )
 
@@ -475,9 +475,9 @@ def bits(components: Sequence[Any], subsampling: str = "4:2:0", optimize: bool =
 def _optimal_bits(freq: np.ndarray, extra: np.ndarray, nslots: int) -> np.ndarray:
     """Bits with per-image optimal tables from symbol counts (host)."""
     try:
-        from ._native import optimal_table
+        from .native import optimal_table
     except ImportError:
-        from ._entropy_ref import code_lengths, gen_optimal_table
+        from .entropy_reference import code_lengths, gen_optimal_table
 
         def lengths(f):
             return code_lengths(gen_optimal_table(f))

@@ -14,25 +14,25 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import _entropy_ref as er
-from . import backends as _backends
-from . import jpeg as _jpeg
-from ._arrays import as_batch, as_quality_list, check_subsampling
-from ._reference import SUBSAMPLING_FACTORS
-from .backends import BackendUnavailable
+from ..errors import BackendUnavailable
+from . import entropy_reference as er
+from . import lossy, registry
+from .arrays import as_batch, as_quality_list, check_subsampling, to_host_int16
+from .container import Coefficients, check_components
+from .reference import SUBSAMPLING_FACTORS
 
-__all__ = ["bits", "bits_many", "encode", "symbol_frequencies"]
+__all__ = ["bits", "bits_many", "encode", "symbol_frequencies", "as_container"]
 
 _BACKENDS = ("auto", "numpy", "cpu", "cuda")
 
 
 def _native():
-    """The compiled module if it carries the entropy core, else None."""
+    """The compiled module, or None where it is not built."""
     try:
-        from . import _native as mod
+        from . import native
     except ImportError:
         return None
-    return mod if hasattr(mod, "entropy_bits") else None
+    return native
 
 
 def _resolve(backend: Any) -> str:
@@ -43,14 +43,14 @@ def _resolve(backend: Any) -> str:
     if backend == "cpu":
         if _native() is None:
             raise BackendUnavailable(
-                "backend 'cpu' needs helmholtz's compiled extension (helmholtz._native with the entropy core), "
+                "backend 'cpu' needs helmholtz's compiled extension (helmholtz._codec.native), "
                 "which is not built; reinstall with a C compiler available, or use backend='numpy'"
             )
         return "cpu"
     if backend == "numpy":
         return "numpy"
     if backend == "cuda":
-        _backends.get("cuda")  # raises BackendUnavailable naming what to install
+        registry.get("cuda")  # raises BackendUnavailable naming what to install
         return "cuda"
     raise ValueError(f"backend must be one of {', '.join(map(repr, _BACKENDS))}; got {backend!r}")
 
@@ -61,18 +61,18 @@ def _check_flag(value: Any, name: str) -> bool:
     return bool(value)
 
 
-def _host(x) -> np.ndarray:
-    """A C-contiguous NumPy int16 view/copy of a component (NumPy, CPU torch or CuPy)."""
-    if hasattr(x, "get") and type(x).__module__.startswith("cupy"):
-        x = x.get()
-    elif type(x).__module__.startswith("torch"):
-        x = x.detach().cpu().numpy()
-    return np.ascontiguousarray(x, dtype=np.int16)
+def as_container(x: Any, quality: Any, subsampling: Any, backend: str = "auto", num_threads: Any = None) -> Coefficients:
+    """Images (with a quality) or a container (without one) -> a validated :class:`Coefficients`.
+
+    The one place that decides how the entropy functions and the information
+    measures read their first two arguments.
+    """
+    return _coefficients(x, quality, subsampling, backend, num_threads, host=False)[0]
 
 
-def _coefficients(x, quality, subsampling, backend: str, num_threads, host: bool = True) -> tuple[_jpeg.Coefficients, list[np.ndarray]]:
+def _coefficients(x, quality, subsampling, backend: str, num_threads, host: bool = True) -> tuple[Coefficients, list[np.ndarray]]:
     """Turn images or a container into a validated container and (``host``) host component arrays."""
-    if isinstance(x, _jpeg.Coefficients):
+    if isinstance(x, Coefficients):
         if quality is not None:
             raise ValueError(
                 "quality must be None when a Coefficients container is given: its coefficients are "
@@ -83,26 +83,22 @@ def _coefficients(x, quality, subsampling, backend: str, num_threads, host: bool
                 f"subsampling={subsampling!r} does not fit the Coefficients container, which was made with "
                 f"subsampling={x.subsampling!r}; pass subsampling=None or {x.subsampling!r}"
             )
-        _jpeg._check_components(x)
+        check_components(x)
         coefs = x
     else:
         if quality is None:
             raise TypeError("quality is required when images are given (an int 1..100 or one per image)")
-        coefs = _jpeg.coefficients(
+        coefs = lossy.coefficients(
             x,
             quality,
             subsampling="4:2:0" if subsampling is None else subsampling,
             backend="numpy" if backend == "numpy" else "auto",
             num_threads=num_threads,
         )
-    return coefs, ([_host(c) for c in coefs.components] if host else [])
+    return coefs, ([to_host_int16(c) for c in coefs.components] if host else [])
 
 
-def _threads(num_threads) -> int:
-    return _jpeg._threads(num_threads)
-
-
-def _bits_of(coefs: _jpeg.Coefficients, comps: list[np.ndarray], optimize: bool, backend: str, threads: int) -> np.ndarray:
+def _bits_of(coefs: Coefficients, comps: list[np.ndarray], optimize: bool, backend: str, threads: int) -> np.ndarray:
     h_samp, v_samp = SUBSAMPLING_FACTORS[coefs.subsampling]
     if backend == "cpu":
         return _native().entropy_bits(tuple(comps), h_samp, v_samp, optimize, threads)
@@ -176,7 +172,7 @@ def bits(
     if _wants_cuda(images_or_coefficients, backend):
         return _bits_cuda(images_or_coefficients, quality, subsampling, optimize)
     be = _resolve(backend)
-    threads = _threads(num_threads)
+    threads = lossy.thread_count(num_threads)
     coefs, comps = _coefficients(images_or_coefficients, quality, subsampling, be, num_threads)
     return _bits_of(coefs, comps, optimize, be, threads)
 
@@ -187,22 +183,22 @@ def _wants_cuda(x: Any, backend: Any) -> bool:
         return True
     if backend != "auto":
         return False
-    probe = x.components[0] if isinstance(x, _jpeg.Coefficients) else x
-    return _backends._on_cuda(probe)
+    probe = x.components[0] if isinstance(x, Coefficients) and x.components else x
+    return registry.on_cuda(probe)
 
 
 def _bits_cuda(x: Any, quality, subsampling, optimize: bool):
     """Bits counted on the GPU from device coefficients; the result stays on the device."""
     _resolve("cuda")
-    from . import _cuda
+    from . import cuda
 
-    if isinstance(x, _jpeg.Coefficients):
+    if isinstance(x, Coefficients):
         coefs, _ = _coefficients(x, quality, subsampling, "cuda", None, host=False)
     else:
         if quality is None:
             raise TypeError("quality is required when images are given (an int 1..100 or one per image)")
-        coefs = _jpeg.coefficients(x, quality, subsampling="4:2:0" if subsampling is None else subsampling, backend="cuda")
-    return _cuda.bits(list(coefs.components), coefs.subsampling, optimize=optimize)
+        coefs = lossy.coefficients(x, quality, subsampling="4:2:0" if subsampling is None else subsampling, backend="cuda")
+    return cuda.bits(list(coefs.components), coefs.subsampling, optimize=optimize)
 
 
 def bits_many(
@@ -232,22 +228,22 @@ def bits_many(
     """
     optimize = _check_flag(optimize, "optimize")
     if _wants_cuda(images, backend):
-        per_quality = _jpeg.coefficients_many(images, qualities, subsampling=subsampling, backend="cuda")
+        per_quality = lossy.coefficients_many(images, qualities, subsampling=subsampling, backend="cuda")
         rows = [_bits_cuda(c, None, None, optimize) for c in per_quality]
         stack = __import__("torch").stack if type(rows[0]).__module__.startswith("torch") else __import__("cupy").stack
         return stack(rows)
     be = _resolve(backend)
-    threads = _threads(num_threads)
+    threads = lossy.thread_count(num_threads)
     if be == "numpy":
-        many = _jpeg.coefficients_many(images, qualities, subsampling=subsampling, backend="numpy")
-        return np.stack([_bits_of(c, [_host(x) for x in c.components], optimize, be, threads) for c in many])
+        many = lossy.coefficients_many(images, qualities, subsampling=subsampling, backend="numpy")
+        return np.stack([_bits_of(c, [to_host_int16(x) for x in c.components], optimize, be, threads) for c in many])
     # The C path: the lossy backend's forward transform and the bit counter,
     # chunk by chunk, so that the Q coefficient sets of a large batch never
     # all sit in memory (50,000 CIFAR images at 9 qualities would take 1.4 GB).
     batch = as_batch(images)
     subsampling = check_subsampling(subsampling)
     qlist = as_quality_list(qualities)
-    lossy = _backends.resolve("auto", batch.device)
+    lossy_backend = registry.resolve("auto", batch.device)
     arr = batch.array
     h_samp, v_samp = SUBSAMPLING_FACTORS[subsampling]
     native = _native()
@@ -256,15 +252,15 @@ def bits_many(
     for start in range(0, batch.n, _CHUNK):
         stop = min(start + _CHUNK, batch.n)
         grid = np.ascontiguousarray(np.repeat(qlist[:, None], stop - start, axis=1))
-        if lossy.name == "cpu":
+        if lossy_backend.name == "cpu":
             if buffers is None:
-                buffers = lossy.forward(arr[start:stop], grid, subsampling, threads)
+                buffers = lossy_backend.forward(arr[start:stop], grid, subsampling, threads)
             reuse = [[c[: stop - start] for c in row] for row in buffers]
-            per_quality = lossy.forward(arr[start:stop], grid, subsampling, threads, out=reuse) if start else buffers
+            per_quality = lossy_backend.forward(arr[start:stop], grid, subsampling, threads, out=reuse) if start else buffers
         else:
-            per_quality = lossy.forward(arr[start:stop], grid, subsampling, threads)
+            per_quality = lossy_backend.forward(arr[start:stop], grid, subsampling, threads)
         for k, comps in enumerate(per_quality):
-            out[k, start:stop] = native.entropy_bits(tuple(_host(c) for c in comps), h_samp, v_samp, optimize, threads)
+            out[k, start:stop] = native.entropy_bits(tuple(to_host_int16(c) for c in comps), h_samp, v_samp, optimize, threads)
     return out
 
 
@@ -308,7 +304,7 @@ def encode(
     """
     optimize = _check_flag(optimize, "optimize")
     be = _resolve(backend)
-    threads = _threads(num_threads)
+    threads = lossy.thread_count(num_threads)
     coefs, comps = _coefficients(images_or_coefficients, quality, subsampling, be, num_threads)
     tables = np.ascontiguousarray(np.asarray(coefs.tables), dtype=np.uint16)
     h_samp, v_samp = SUBSAMPLING_FACTORS[coefs.subsampling]
@@ -322,7 +318,7 @@ def encode(
 
 
 def symbol_frequencies(
-    coefs: _jpeg.Coefficients, *, backend: str = "auto", num_threads: int | None = None
+    coefs: Coefficients, *, backend: str = "auto", num_threads: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Huffman symbol counts of each image's scan.
 
@@ -334,13 +330,13 @@ def symbol_frequencies(
     extra : ndarray
         int64 ``(N,)``: the magnitude bits that follow the symbols.
     """
-    if not isinstance(coefs, _jpeg.Coefficients):
+    if not isinstance(coefs, Coefficients):
         raise TypeError(f"coefs must be a helmholtz.jpeg.Coefficients; got {type(coefs).__name__}")
     be = _resolve(backend)
     coefs, comps = _coefficients(coefs, None, None, be, num_threads)
     h_samp, v_samp = SUBSAMPLING_FACTORS[coefs.subsampling]
     if be == "cpu":
-        return _native().entropy_frequencies(tuple(comps), h_samp, v_samp, _threads(num_threads))
+        return _native().entropy_frequencies(tuple(comps), h_samp, v_samp, lossy.thread_count(num_threads))
     freq = np.zeros((coefs.batch_size, 4, 256), dtype=np.int64)
     extra = np.zeros(coefs.batch_size, dtype=np.int64)
     for i in range(coefs.batch_size):

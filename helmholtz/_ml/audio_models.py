@@ -46,6 +46,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._extras import require
+
 __all__ = ["AUDIO_MODELS", "audio_model", "audio_model_names", "keras_parameter_count", "resolve_audio_model"]
 
 #: canonical name -> (number of conv/pool blocks, hidden dense widths)
@@ -136,7 +138,7 @@ def audio_model(name: Any, input_shape: tuple, num_classes: int) -> Any:
     >>> keras_parameter_count(m)
     101412
     """
-    import torch
+    torch = require("torch", purpose="helmholtz.models.audio_model")
     from torch import nn
 
     key = resolve_audio_model(name)
@@ -201,6 +203,6 @@ def keras_parameter_count(model: Any) -> int:
 
     total = sum(p.numel() for p in model.parameters())
     for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)) and m.track_running_stats:
             total += m.running_mean.numel() + m.running_var.numel()
     return int(total)

@@ -15,23 +15,22 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .._extras import require
+
 __all__ = ["run_trials_ray", "import_ray"]
 
 
 def import_ray() -> Any:
     """Import ray or raise a RuntimeError naming the extra to install."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise RuntimeError("--executor ray needs Ray: pip install 'helmholtz[ray]'") from exc
-    return ray
+    return require("ray", purpose="--executor ray")
 
 
 def _trial_task(spec_dict: dict, dataset: Any, device: str, num_threads: int) -> dict:
     """Body of the Ray task: run one trial in the worker (no database access there)."""
     import torch
 
-    from .sweep import TrialSpec, run_trial
+    from .spec import TrialSpec
+    from .sweep import run_trial
 
     torch.set_num_threads(max(1, num_threads))
     return run_trial(TrialSpec(**spec_dict), dataset, device=device, progress=False)
@@ -57,7 +56,8 @@ def run_trials_ray(
     """
     from dataclasses import asdict
 
-    from .sweep import _progress_bar, _summary_line, load_trial_data
+    from .progress import progress_bar, summary_line
+    from .sweep import load_trial_data
 
     ray = import_ray()
     started_here = False
@@ -66,7 +66,7 @@ def run_trials_ray(
             ray.init(address=address, log_to_driver=False)
         else:
             # local workers inherit this environment: make sure they import this helmholtz
-            root = str(Path(__file__).resolve().parent.parent)
+            root = str(Path(__file__).resolve().parent.parent.parent)
             saved = os.environ.get("PYTHONPATH")
             paths = (saved or "").split(os.pathsep)
             if root not in paths:
@@ -82,7 +82,7 @@ def run_trials_ray(
     cuda = device.startswith("cuda")
     cpus_per_task = 1
     task = ray.remote(num_cpus=cpus_per_task, num_gpus=1 if cuda else 0, max_retries=1)(_trial_task)
-    bar = _progress_bar(result.planned, "sweep (ray)", progress, leave=True, position=0)
+    bar = progress_bar(result.planned, "sweep (ray)", progress, leave=True, position=0)
     bar.update(result.skipped)
     refs: dict[Any, Any] = {}
     try:
@@ -107,7 +107,7 @@ def run_trials_ray(
                 store.add(record)
                 result.ran += 1
                 bar.update(1)
-                bar.write(_summary_line(record))
+                bar.write(summary_line(record))
     except KeyboardInterrupt:
         result.interrupted = True
         for ref in refs:

@@ -1,9 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Cython boundary of the C core (csrc/): thin wrappers, GIL released.
 
-Arrays arrive validated and C-contiguous from helmholtz.jpeg; this module
+Arrays arrive validated and C-contiguous from helmholtz._codec.lossy; this module
 only checks what the C code relies on, calls it ``with nogil`` and turns
-its status code into an exception in one place (:func:`_check`).
+its status code into an exception in one place (``_check``).
 """
 
 import numpy as np
@@ -11,7 +11,7 @@ import numpy as np
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t
 from libc.stdlib cimport free, malloc
 
-from . import _reference as _ref
+from . import reference as ref
 
 cdef extern from "hz_codec.h":
     ctypedef struct hz_job:
@@ -90,7 +90,7 @@ cdef class CpuBackend:
         cdef const uint8_t[:, :, :, ::1] img = images
         cdef const int32_t[:, ::1] q = np.ascontiguousarray(qualities, dtype=np.int32)
         cdef int n = img.shape[0], nq = q.shape[0]
-        geoms = _ref.component_geometry(img.shape[1], img.shape[2], img.shape[3], subsampling)
+        geoms = ref.component_geometry(img.shape[1], img.shape[2], img.shape[3], subsampling)
         cdef int ncomp = len(geoms)
         if out is None:
             # Reusing buffers across calls (out=) avoids the page faults of fresh arrays.
@@ -156,4 +156,4 @@ cdef class CpuBackend:
 
 
 # Entropy coding (bit counts, JFIF writer): csrc/hz_entropy.c
-include "_entropy_native.pxi"
+include "entropy_native.pxi"

@@ -1,4 +1,4 @@
-"""Type stubs for the compiled C core (helmholtz/_native.pyx)."""
+"""Type stubs for the compiled C core (helmholtz/_codec/native.pyx)."""
 
 from typing import Sequence
 

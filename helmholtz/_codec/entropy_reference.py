@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._reference import SUBSAMPLING_FACTORS, ZIGZAG, component_geometry
+from .reference import SUBSAMPLING_FACTORS, ZIGZAG, component_geometry
 
 __all__ = [
     "HuffmanTable",

@@ -1,0 +1,309 @@
+"""The JPEG lossy path, exact to libjpeg-turbo as Pillow runs it.
+
+``roundtrip(images, q)`` returns exactly the pixels of::
+
+    Image.fromarray(img).save(buf, "JPEG", quality=q, subsampling=s)
+    np.asarray(Image.open(buf))
+
+for every image of a batch, and ``coefficients(images, q)`` the quantised DCT
+coefficients stored in that file, without writing a file. Many qualities
+share one forward transform through :func:`roundtrip_many` and
+:func:`coefficients_many`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import reference as ref
+from . import registry
+from .arrays import as_batch, as_qualities, as_quality_list, as_threads, check_normalization, check_subsampling, wrap_torch
+from .container import Coefficients, check_coefficient_range, check_components, quant_tables_for_quality, tables_for
+
+__all__ = [
+    "Coefficients",
+    "quant_tables",
+    "roundtrip",
+    "roundtrip_many",
+    "roundtrip_float",
+    "coefficients",
+    "coefficients_many",
+    "reconstruct",
+    "thread_count",
+    "ZIGZAG",
+]
+
+ZIGZAG = ref.ZIGZAG.copy()
+
+
+def quant_tables(quality: int, *, baseline: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Return the luminance and chrominance quantisation tables for ``quality``.
+
+    Parameters
+    ----------
+    quality : int
+        JPEG quality, 1..100 (IJG scale).
+    baseline : bool, optional
+        Clamp entries to 1..255 as baseline JPEG (and Pillow) does; with
+        ``False`` entries may reach 32767.
+
+    Returns
+    -------
+    luma, chroma : ndarray
+        uint16 arrays of shape (8, 8) in natural (row-major) order: the
+        Annex K tables scaled by ``5000 / q`` below 50 and ``200 - 2 q`` from 50.
+
+    Examples
+    --------
+    >>> luma, chroma = quant_tables(50)
+    >>> int(luma[0, 0]), int(chroma[0, 0])
+    (16, 17)
+    """
+    q = as_qualities(quality, 1)[0]
+    if not isinstance(baseline, (bool, np.bool_)):
+        raise TypeError(f"baseline must be True or False; got {baseline!r}")
+    luma, chroma = quant_tables_for_quality(int(q), bool(baseline))
+    return luma, chroma
+
+
+def thread_count(num_threads: Any) -> int:
+    """Validate ``num_threads``; None means every core this process may use."""
+    return as_threads(num_threads, registry.default_threads)
+
+
+def _prepare(images, subsampling, backend, num_threads):
+    subsampling = check_subsampling(subsampling)
+    batch = as_batch(images)
+    return batch, subsampling, registry.resolve(backend, batch.device), thread_count(num_threads)
+
+
+def roundtrip(
+    images: Any,
+    quality: int | Sequence[int],
+    *,
+    subsampling: str = "4:2:0",
+    backend: str = "auto",
+    num_threads: int | None = None,
+) -> Any:
+    """JPEG-compress and decompress images exactly as Pillow (libjpeg-turbo) does.
+
+    Parameters
+    ----------
+    images : array_like
+        uint8 images of shape ``(H, W)`` (one grayscale image), ``(H, W, C)``
+        or ``(N, H, W, C)`` with ``C`` = 1 (grayscale) or 3 (RGB); any
+        ``H, W >= 1``. NumPy arrays, CPU torch tensors, and objects with the
+        buffer protocol or DLPack; CUDA tensors and CuPy arrays with
+        ``backend="cuda"``.
+    quality : int or sequence of int
+        JPEG quality 1..100, for all images or one per image.
+    subsampling : {"4:2:0", "4:2:2", "4:4:4"}
+        Chroma subsampling; ignored for grayscale images.
+    backend : {"auto", "cpu", "numpy", "cuda"}
+        Where to compute. ``"auto"`` takes the fastest one for the input.
+    num_threads : int, optional
+        Threads for the ``cpu`` backend; all available cores by default.
+
+    Returns
+    -------
+    array
+        uint8, the same shape and kind (NumPy array or torch tensor) as ``images``:
+        byte for byte what Pillow's ``save(..., "JPEG", quality=q,
+        subsampling=s)`` followed by ``Image.open`` gives.
+
+    Raises
+    ------
+    TypeError
+        If ``images`` is not uint8 or ``quality`` is not integral.
+    ValueError
+        For a bad shape, channel count, quality, subsampling or backend name.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from helmholtz import jpeg
+    >>> img = np.zeros((32, 32, 3), np.uint8)
+    >>> jpeg.roundtrip(img, 20).shape
+    (32, 32, 3)
+    """
+    batch, subsampling, be, threads = _prepare(images, subsampling, backend, num_threads)
+    qualities = as_qualities(quality, batch.n)[None, :]
+    out = be.roundtrip(batch.array, qualities, subsampling, threads)[0]
+    return batch.wrap(out.reshape(batch.shape))
+
+
+def roundtrip_many(
+    images: Any,
+    qualities: Sequence[int],
+    *,
+    subsampling: str = "4:2:0",
+    backend: str = "auto",
+    num_threads: int | None = None,
+) -> Any:
+    """Round-trip every image at each of several qualities, transforming once.
+
+    Colour conversion, downsampling and the forward DCT run once per image;
+    only quantisation and decoding run per quality.
+
+    Parameters
+    ----------
+    images : array_like
+        As for :func:`roundtrip`.
+    qualities : sequence of int
+        The qualities to apply, each 1..100.
+    subsampling, backend, num_threads
+        As for :func:`roundtrip`.
+
+    Returns
+    -------
+    array
+        uint8 of shape ``(len(qualities),) + images.shape``; entry ``k`` equals
+        ``roundtrip(images, qualities[k])``.
+    """
+    batch, subsampling, be, threads = _prepare(images, subsampling, backend, num_threads)
+    qlist = as_quality_list(qualities)
+    grid = np.ascontiguousarray(np.repeat(qlist[:, None], batch.n, axis=1))
+    out = be.roundtrip(batch.array, grid, subsampling, threads)
+    return batch.wrap(out.reshape((len(qlist),) + batch.shape))
+
+
+def roundtrip_float(
+    images: Any,
+    quality: int | Sequence[int],
+    *,
+    subsampling: str = "4:2:0",
+    dtype: str = "float32",
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    backend: str = "auto",
+    num_threads: int | None = None,
+) -> Any:
+    """Round trip straight into a channels-first float batch for training.
+
+    On the ``cuda`` backend the kernels write the float output directly (no
+    uint8 intermediate); on the CPU the exact uint8 round trip is converted.
+
+    Parameters
+    ----------
+    images, quality, subsampling, backend, num_threads
+        As for :func:`roundtrip`.
+    dtype : {"float32", "bfloat16"}
+        Output type; bfloat16 needs a torch tensor input (NumPy has none).
+    mean, std : sequence of float, optional
+        Per-channel normalisation ``(x / 255 - mean) / std`` in float32 (one
+        value or one per channel); both or neither. Without them: ``x / 255``.
+
+    Returns
+    -------
+    array
+        ``(N, C, H, W)`` (``(C, H, W)`` for a single image) of the input's kind,
+        equal to ``roundtrip(...)`` converted with float32 arithmetic.
+    """
+    batch, subsampling, be, threads = _prepare(images, subsampling, backend, num_threads)
+    mean_a, std_a = check_normalization(dtype, mean, std, batch.array.shape[3])
+    single = len(batch.shape) < 4
+    if be.device == "cuda":
+        from . import cuda
+
+        out = cuda.roundtrip_float(batch.array, quality, subsampling, dtype, mean, std)
+        return out[0] if single else out
+    if dtype == "bfloat16" and batch.kind != "torch":
+        raise ValueError("dtype='bfloat16' needs a torch tensor input; NumPy has no bfloat16")
+    pixels = be.roundtrip(batch.array, as_qualities(quality, batch.n)[None, :], subsampling, threads)[0]
+    out = pixels.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255)
+    if mean_a is not None:
+        out = (out - mean_a.reshape(1, -1, 1, 1)) / std_a.reshape(1, -1, 1, 1)
+    out = np.ascontiguousarray(out[0] if single else out)
+    if batch.kind == "torch":
+        import torch
+
+        t = torch.from_numpy(out)
+        return t.to(torch.bfloat16) if dtype == "bfloat16" else t
+    return out
+
+
+def _make_coefficients(batch, components, qualities, subsampling) -> Coefficients:
+    return Coefficients(tuple(components), tables_for(qualities), qualities.copy(), subsampling, batch.shape)
+
+
+def coefficients(
+    images: Any,
+    quality: int | Sequence[int],
+    *,
+    subsampling: str = "4:2:0",
+    backend: str = "auto",
+    num_threads: int | None = None,
+) -> Coefficients:
+    """Quantised DCT coefficients of images, equal to those in Pillow's JPEG file.
+
+    Parameters
+    ----------
+    images, quality, subsampling, backend, num_threads
+        As for :func:`roundtrip`.
+
+    Returns
+    -------
+    Coefficients
+        int16 block grids per component with the tables and shape; see
+        :class:`Coefficients` for the layout.
+    """
+    batch, subsampling, be, threads = _prepare(images, subsampling, backend, num_threads)
+    q = as_qualities(quality, batch.n)
+    comps = be.forward(batch.array, q[None, :], subsampling, threads)[0]
+    return _make_coefficients(batch, comps, q, subsampling)
+
+
+def coefficients_many(
+    images: Any,
+    qualities: Sequence[int],
+    *,
+    subsampling: str = "4:2:0",
+    backend: str = "auto",
+    num_threads: int | None = None,
+) -> list[Coefficients]:
+    """Quantised coefficients at several qualities from one forward transform.
+
+    Returns
+    -------
+    list of Coefficients
+        Entry ``k`` equals ``coefficients(images, qualities[k])``.
+    """
+    batch, subsampling, be, threads = _prepare(images, subsampling, backend, num_threads)
+    qlist = as_quality_list(qualities)
+    grid = np.ascontiguousarray(np.repeat(qlist[:, None], batch.n, axis=1))
+    per_quality = be.forward(batch.array, grid, subsampling, threads)
+    return [_make_coefficients(batch, comps, grid[k], subsampling) for k, comps in enumerate(per_quality)]
+
+
+def reconstruct(coefs: Coefficients, *, backend: str = "auto", num_threads: int | None = None) -> Any:
+    """Decode a :class:`Coefficients` container back to pixels.
+
+    Returns
+    -------
+    array
+        uint8 pixels of shape ``coefs.shape``, equal to ``roundtrip`` of the
+        images the coefficients came from; a torch tensor when the components
+        are torch tensors.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``coefs`` is not a consistent :class:`Coefficients`, or holds
+        coefficients no 8-bit baseline encoder produces.
+    """
+    check_components(coefs)
+    comps = coefs.components
+    device = "cuda" if registry.on_cuda(comps[0]) else "cpu"
+    be = registry.resolve(backend, device)
+    tables = coefs.tables
+    if device == "cpu":
+        tables = np.ascontiguousarray(np.asarray(tables.cpu() if hasattr(tables, "cpu") else tables), dtype=np.uint16)
+        comps = [np.ascontiguousarray(np.asarray(c.detach().cpu() if hasattr(c, "detach") else c)) for c in comps]
+        if be.name == "numpy":
+            check_coefficient_range(comps, tables)
+    out = be.reconstruct(comps, tables, coefs.height, coefs.width, coefs.subsampling, thread_count(num_threads))
+    if device == "cpu" and not isinstance(coefs.components[0], np.ndarray):
+        return wrap_torch(out.reshape(coefs.shape))
+    return out.reshape(coefs.shape)

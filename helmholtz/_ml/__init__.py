@@ -1,0 +1,1 @@
+"""The torch / ML layer: models, the JPEG transform, device-resident data and the one trainer."""

@@ -1,0 +1,42 @@
+"""``helmholtz report``: tables, plots and Helmholtz numbers of a sweep."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..experiments.report import FORMATS, helmholtz_numbers, load_trials, make_plots, render, summarize
+from ..experiments.store import db_path
+
+__all__ = ["register", "main"]
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``report`` sub-command to the ``helmholtz`` parser."""
+    p = subparsers.add_parser("report", help="tables, plots and Helmholtz numbers of a sweep", description="Tables, plots and Helmholtz numbers from a sweep's results database.")
+    p.add_argument("out", help="the sweep's output folder (or its results.sqlite)")
+    p.add_argument("--format", choices=FORMATS, default="table", help="output format (csv and json print the trials on stdout)")
+    p.add_argument("--plots-dir", default=None, help="where to write the PNG plots (default OUT/plots)")
+    p.add_argument("--no-plots", action="store_true", help="do not draw plots")
+    p.set_defaults(func=main)
+    return p
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``helmholtz report`` from parsed arguments; returns the exit status."""
+    trials = load_trials(args.out)
+    if trials.empty:
+        print(f"no finished trials in {db_path(args.out)} yet", file=sys.stderr)
+    summary = summarize(trials)
+    numbers = helmholtz_numbers(summary, trials)
+    plots: list[Path] = []
+    if not args.no_plots and not trials.empty:
+        folder = Path(args.plots_dir) if args.plots_dir else db_path(args.out).parent / "plots"
+        plots = make_plots(summary, folder)
+    text = render(trials, summary, numbers, args.format, plots)
+    print(text)
+    if plots and args.format == "csv":
+        print("plots: " + ", ".join(str(p) for p in plots), file=sys.stderr)
+    return 0

@@ -1,0 +1,92 @@
+"""``helmholtz sweep``: train models on data compressed at several levels (resumable)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any
+
+from ..data import dataset_names, get_spec
+from ..experiments.recipes import RECIPES, get_recipe
+from ..experiments.runners import runner_for
+from ..experiments.store import db_path
+from ..experiments.sweep import DEFAULT_QUALITIES, plan_trials, run_sweep
+from .common import bitrate_list, int_list, name_list
+
+__all__ = ["register", "main"]
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``sweep`` sub-command to the ``helmholtz`` parser."""
+    p = subparsers.add_parser(
+        "sweep",
+        help="train models on data compressed at several levels (resumable)",
+        description="Train each model at each compression level and seed; results go to OUT/results.sqlite. "
+        "Running the same command again skips finished trials.",
+    )
+    names = dataset_names()
+    p.add_argument("--dataset", default="cifar10", help=f"data set: one of {', '.join(names)} (default cifar10)")
+    p.add_argument("--data-dir", default=None, help="data folder (default: $HELMHOLTZ_DATA)")
+    p.add_argument("--download", action="store_true", help="download the data set into --data-dir if missing (checksummed)")
+    p.add_argument("--models", type=name_list, default=["A"], help="comma-separated models, e.g. A,C,F, or audio models such as conv3 (default A)")
+    p.add_argument("--qualities", type=int_list, default=None, help=f"JPEG qualities 1..100 (default {','.join(map(str, DEFAULT_QUALITIES))})")
+    p.add_argument("--bitrates", type=bitrate_list, default=None, help="MP3 bitrates in kbps for audio data sets, e.g. 8,16,32,64,96,128; pcm = uncompressed baseline")
+    p.add_argument("--epochs", type=int, default=None, help="epochs per trial (default: the recipe's, paper 200, fast 30)")
+    p.add_argument("--seeds", type=int_list, default=[0], help="comma-separated seeds (default 0)")
+    p.add_argument("--recipe", choices=sorted(RECIPES), default="paper", help="training recipe (default paper)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--train-subset", type=int, default=None, metavar="N", help="use N training images (a fixed random subset)")
+    p.add_argument("--test-subset", type=int, default=None, metavar="N", help="use N test images (a fixed random subset)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local", help="run trials here, or as Ray tasks (pip install helmholtz[ray])")
+    p.add_argument("--ray-address", default=None, help="Ray cluster address (default: start a local Ray instance)")
+    p.add_argument("--ray-num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)")
+    bars = p.add_mutually_exclusive_group()
+    bars.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show progress bars")
+    bars.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress bars")
+    p.add_argument("--out", required=True, help="output folder; the database is OUT/results.sqlite")
+    p.set_defaults(func=main)
+    return p
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``helmholtz sweep`` from parsed arguments; returns the exit status."""
+    spec = get_spec(args.dataset)
+    runner = runner_for(args.dataset)
+    if runner.level == "quality":
+        if args.bitrates is not None:
+            raise ValueError(f"--bitrates applies to audio data sets; {args.dataset} is compressed by JPEG quality (use --qualities)")
+        levels = args.qualities if args.qualities is not None else list(DEFAULT_QUALITIES)
+    else:
+        if args.qualities is not None:
+            raise ValueError(f"--qualities applies to image data sets; {args.dataset} is compressed at bitrates (use --bitrates)")
+        if not args.bitrates:
+            raise ValueError(f"{args.dataset} needs --bitrates (kbps, e.g. --bitrates 8,16,32,64,96,128)")
+        levels = args.bitrates
+    recipe = get_recipe(args.recipe)
+    epochs = args.epochs if args.epochs is not None else recipe.default_epochs
+    specs = plan_trials(spec.name, args.models, levels, args.seeds, recipe.name, epochs, args.train_subset, args.test_subset)
+    if args.data_dir is None and not os.environ.get("HELMHOLTZ_DATA") and not args.download:
+        raise ValueError("no data folder: pass --data-dir DIR or set HELMHOLTZ_DATA")
+    if args.download and not args.data_dir:
+        raise ValueError("--download needs --data-dir")
+    if args.download and spec.name not in ("cifar10", "mnist"):
+        raise ValueError(f"--download works for cifar10 and mnist, not {spec.name}")
+    t0 = time.perf_counter()
+    res = run_sweep(
+        specs, args.out, data_dir=args.data_dir, device=args.device, executor=args.executor,
+        ray_address=args.ray_address, ray_num_cpus=args.ray_num_cpus, progress=args.progress, download=args.download,
+    )
+    took = time.perf_counter() - t0
+    msg = f"{res.ran} trial(s) run, {res.skipped} already done, of {res.planned} in {took:.1f} s; results in {db_path(args.out)}"
+    if res.interrupted:
+        print(f"interrupted: {msg}. Run the same command again to resume.", file=sys.stderr)
+        return 130
+    print(msg)
+    if res.failed:
+        for key, why in res.failed:
+            print(f"failed: {key}: {why}", file=sys.stderr)
+        return 1
+    print(f"see them with: helmholtz report {args.out}")
+    return 0
