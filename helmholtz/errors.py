@@ -16,6 +16,7 @@ __all__ = [
     "StoreError",
     "ForeignFileError",
     "TrialError",
+    "ClusterUnavailable",
     "DISTRIBUTION",
     "install_hint",
 ]
@@ -68,3 +69,7 @@ class ForeignFileError(StoreError):
 
 class TrialError(HelmholtzError, RuntimeError):
     """A trial failed to train (for example its loss diverged)."""
+
+
+class ClusterUnavailable(HelmholtzError, ConnectionError):
+    """No Ray cluster answers at the address given; the message names it."""

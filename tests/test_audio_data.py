@@ -175,55 +175,6 @@ def test_stratified_mask_and_dataset_checks():
 
 
 # ------------------------------------------------------------------ the trial
-def test_authors_summaries():
-    from helmholtz._ml.curves import authors_accuracy, convergence_epoch
-
-    curve = [0.1, 0.5, 0.8, 0.9, 0.95] + [0.96] * 10 + [0.2]
-    assert authors_accuracy(curve) == pytest.approx(0.96)
-    assert authors_accuracy([0.5, 0.7]) == pytest.approx(0.6)
-    # first i with mean(curve[i:i+10]) > 0.99 * 0.96
-    e = convergence_epoch(curve)  # counted from 1: index e - 1
-    assert np.mean(curve[e - 1 : e + 9]) > 0.99 * 0.96 and all(np.mean(curve[j : j + 10]) <= 0.99 * 0.96 for j in range(e - 1))
-    assert e == 4
-    assert convergence_epoch([0.1, 0.2, 0.3]) == 3
-    assert convergence_epoch([0.0, 0.0]) is None  # an all-zero curve never converges
-
-
-def test_trial_argument_errors():
-    from helmholtz.experiments.audio_runner import run_audio_trial
-
-    x = [np.zeros(800, np.int16)] * 4
-    y = np.array([0, 1, 0, 1])
-    with pytest.raises(ValueError, match="bitrate"):
-        run_audio_trial(x, y, x, y, sample_rate=8000, bitrate=10, epochs=1)
-    with pytest.raises(TypeError, match="x_train"):
-        run_audio_trial([np.zeros(800, np.float32)], y[:1], x, y, sample_rate=8000, bitrate=8, epochs=1)
-    with pytest.raises(ValueError, match="y_test"):
-        run_audio_trial(x, y, x, y[:3], sample_rate=8000, bitrate=8, epochs=1)
-    with pytest.raises(ValueError, match="optimizer"):
-        run_audio_trial(x, y, x, y, sample_rate=8000, bitrate=8, epochs=1, optimizer="sgd")
-    with pytest.raises(ValueError, match="name"):
-        run_audio_trial(x, y, x, y, sample_rate=8000, bitrate=8, epochs=1, model="conv9")
-
-
-def test_tiny_real_fsdd_trial(fsdd):
-    pytest.importorskip("torch")
-    pytest.importorskip("lameenc")
-    from helmholtz.experiments.audio_runner import run_fsdd_trial
-
-    r = run_fsdd_trial(16, "conv3", seed=0, epochs=1, dataset=fsdd, train_subset=200, test_subset=60, hop_length=256, optimizer="adam")
-    assert r["dataset"] == "fsdd" and r["model"] == "conv3" and r["bitrate"] == 16 and r["seed"] == 0
-    assert r["train_clips"] == 200 and r["test_clips"] == 60
-    assert r["codec_sample_rate"] == 8000
-    assert r["input_shape"] == (1, 96, 32)
-    # exact MP3 bits: above the nominal 16 kbps (whole frames + the codec delay per short clip), below 2x
-    assert 16000 < r["bits_per_second"] < 32000
-    assert len(r["accuracy_curve"]) == 1 and 0.0 <= r["test_accuracy"] <= 1.0
-    assert r["accuracy"] == r["best_test_accuracy"] == r["test_accuracy"]
-    assert r["convergence_epoch"] == 1 and r["best_epoch"] == 1 and r["params"] > 0
-    assert r["wall_time_s"] >= r["train_time_s"] > 0
-
-
 def _tones(n_per_class: int = 12, sr: int = 8000) -> AudioDataset:
     """Two classes of short clips: a low and a high tone with noise."""
     rng = np.random.default_rng(0)
@@ -238,74 +189,52 @@ def _tones(n_per_class: int = 12, sr: int = 8000) -> AudioDataset:
     return AudioDataset(waves, labels, stratified_test_mask(labels, 0.25, 0), sr, ("low", "high"), "tones")
 
 
-def test_audio_trial_on_synthetic_tones():
+@pytest.fixture
+def small_features(monkeypatch):
+    """Coarser spectrograms (hop 256: 96 x 32) so that the trial tests stay quick."""
+    from helmholtz.experiments import audio_runner
+
+    monkeypatch.setattr(audio_runner, "FSDD_FEATURES", {**audio_runner.FSDD_FEATURES, "hop_length": 256})
+    return audio_runner
+
+
+def test_the_audio_runner_measures_exact_mp3_rates_and_builds_device_features(small_features):
     pytest.importorskip("torch")
-    from helmholtz.experiments.audio_runner import run_audio_trial
+    pytest.importorskip("lameenc")
+    from helmholtz.experiments.runners import TrainOptions
 
-    ds = _tones()
-    x_tr, y_tr = ds.split("train")
-    x_te, y_te = ds.split("test")
-    r = run_audio_trial(x_tr, y_tr, x_te, y_te, sample_rate=8000, bitrate=128, model="A", epochs=2, optimizer="adam", hop_length=256)
-    assert r["codec_sample_rate"] == 16000 and r["model"] == "conv3"
-    assert 128000 < r["bits_per_second"] < 2 * 128000
-    assert len(r["accuracy_curve"]) == 2 and 1 <= r["best_epoch"] <= 2
-    pcm = run_audio_trial(x_tr, y_tr, x_te, y_te, sample_rate=8000, bitrate=None, epochs=1, hop_length=256)
-    assert pcm["bits_per_second"] == pytest.approx(16 * 8000) and pcm["bitrate"] is None
-
-
-def test_runner_plugs_into_helmholtz_sweep(monkeypatch):
-    """The audio runner against the sweep's TrialRunner / run_trial / store columns, on synthetic data."""
-    pytest.importorskip("torch")
-    sweep = pytest.importorskip("helmholtz.experiments.sweep")
-    store = pytest.importorskip("helmholtz.experiments.store")
-    if not all(hasattr(sweep, a) for a in ("TrialRunner", "TrialSpec", "run_trial", "register_runner")):
-        pytest.skip("helmholtz.sweep has no pluggable trial runners")
-    from helmholtz.experiments.audio_runner import make_trial_runner
-
-    runner = make_trial_runner({"hop_length": 256})
-    assert runner.level == "bitrate" and runner.check_model("1") == "conv3" and runner.check_level(32.0) == 32
+    runner = small_features.RUNNER
+    assert runner.level == "bitrate" and runner.check_model("1") == "conv3" and runner.check_level(32.0) == 32 and runner.check_level("pcm") is None
     with pytest.raises(ValueError):
         runner.check_level(10)
     ds = _tones()
-    rate = runner.rate(ds, [16])[16]
-    assert 16000 < rate["bits_per_second"] < 32000
-    f_tr, f_te = runner.compress(ds, [16], "cpu")[16]
-    assert f_tr.shape[0] == int((~ds.is_test).sum()) and f_tr.shape[1:] == (1, 96, 32)
-    from helmholtz import data
-
-    monkeypatch.setitem(data.DATASETS, "tones", data.DatasetSpec("tones", lambda d=None, **kw: _tones(), "audio", "bitrate"))
-    monkeypatch.setitem(sweep.TRIAL_RUNNERS, "audio", runner)
-    spec = sweep.TrialSpec(dataset="tones", model="conv3", quality=None, seed=0, recipe="fast", epochs=1, bitrate=16)
-    record = sweep.run_trial(spec, ds, device="cpu", compressed=(f_tr, f_te), rate=rate, progress=False)
-    unknown = set(record) - set(store.COLUMNS)
-    assert not unknown, unknown
-    assert record["bitrate"] == 16 and record["bits_per_second"] == rate["bits_per_second"]
-    assert record["extra"]["codec_sample_rate"] == 8000 and record["train_images"] == f_tr.shape[0]
-
-
-def test_runner_codes_each_bitrate_once(monkeypatch):
-    """The sweep asks for the rate, then the features: one MP3 pass per split and bitrate serves both."""
-    pytest.importorskip("torch")
-    pytest.importorskip("lameenc")
-    from helmholtz.experiments import audio_runner as audio_sweep
-
-    calls = []
-    real = audio_sweep.compress_clips
-
-    def counting(waveforms, sample_rate, bitrate, workers=None):
-        calls.append(bitrate)
-        return real(waveforms, sample_rate, bitrate, workers)
-
-    monkeypatch.setattr(audio_sweep, "compress_clips", counting)
-    runner = audio_sweep.make_trial_runner({"hop_length": 256})
-    ds = _tones()
-    rates = runner.rate(ds, [8.0, 32.0, None])
-    feats = runner.compress(ds, [8.0, 32.0, None], "cpu")
-    assert sorted(calls, key=str) == sorted([8, 8, 32, 32, None, None], key=str)  # train + test, once per level
-    assert rates[8.0]["bits_per_second"] < rates[32.0]["bits_per_second"] < rates[None]["bits_per_second"] == pytest.approx(16 * 8000)
-    assert set(feats) == {8.0, 32.0, None} and feats[None][0].shape[1:] == (1, 96, 32)
-    # the decoded clips were handed over, not kept; the rates stay cached
-    assert ds.__dict__["_helmholtz_mp3_clips"] == {}
-    assert runner.rate(ds, [32])[32] == rates[32.0] and len(calls) == 6
+    low = runner.prepare(ds, 16, TrainOptions())
+    high = runner.prepare(ds, 128, TrainOptions())
+    pcm = runner.prepare(ds, None, TrainOptions())
+    assert 16000 < low.rate["bits_per_second"] < 32000 < high.rate["bits_per_second"]  # whole frames and codec delay: above nominal
+    assert pcm.rate["bits_per_second"] == pytest.approx(16 * 8000) and pcm.extra["codec_sample_rate"] == 8000
+    assert high.extra["codec_sample_rate"] == 16000  # 128 kbps is not carried at 8 kHz: coded at 16 kHz
+    f_tr, y_tr = low.train
+    assert f_tr.shape == (int((~ds.is_test).sum()), 1, 96, 32) and len(y_tr) == f_tr.shape[0]
+    assert len({low.data_sha256, high.data_sha256, pcm.data_sha256}) == 3
     with pytest.raises(ValueError, match="not available for 44100 Hz"):
-        runner.rate(AudioDataset([np.zeros(4410, np.int16)] * 2, [0, 1], [False, True], 44100), [144])
+        runner.check_data(AudioDataset([np.zeros(4410, np.int16)] * 2, [0, 1], [False, True], 44100), [144])
+
+
+def test_an_audio_trial_trains_through_the_one_trainer(small_features):
+    pytest.importorskip("torch")
+    from helmholtz.experiments.runners import TrainOptions
+    from helmholtz.experiments.spec import TrialSpec
+    from helmholtz.experiments.store import COLUMNS
+    from helmholtz.experiments.trial import run_trial
+
+    ds = _tones()
+    spec = TrialSpec(dataset="fsdd", model="conv3", quality=None, seed=0, recipe="fast", epochs=2, bitrate=None)
+    record = run_trial(spec, ds, TrainOptions())
+    state = record.pop("state")
+    assert not set(record) - set(COLUMNS), set(record) - set(COLUMNS)
+    assert record["bitrate"] is None and record["bits_per_second"] == pytest.approx(16 * 8000)
+    assert len(record["accuracy_curve"]) == 2 and 1 <= record["best_epoch"] <= 2 and record["params"] > 0
+    assert record["extra"]["accuracy_top10"] == pytest.approx(np.mean(record["accuracy_curve"]))
+    assert record["extra"]["optimizer"] == "adam" and record["extra"]["input_shape"] == [1, 96, 32]
+    assert record["recipe_json"] and record["source_sha256"] and record["data_sha256"] and state

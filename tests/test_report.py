@@ -73,23 +73,69 @@ def test_table_markdown_json_and_plots(out, capsys):
     assert {h["model"]: h["q_star"] for h in doc["helmholtz"]} == {"A": 20, "C": 100}
 
 
-def test_missing_bpp_is_nan_not_an_error(tmp_path, capsys):
+def test_a_missing_bpp_gives_nan_numbers_not_an_error(tmp_path, capsys):
     with ResultStore(tmp_path) as s:
         for q in (10, 100):
             s.add({"key": str(q), "dataset": "cifar10", "model": "A", "quality": q, "seed": 0, "recipe": "fast", "epochs": 1,
                    "test_accuracy": q / 200, "accuracy_curve": [q / 200]})
     assert cli_main(["report", *[str(tmp_path), "--no-plots"]]) == 0
-    assert "bpp is empty" in capsys.readouterr().out
     numbers = report.helmholtz_numbers(report.summarize(report.load_trials(tmp_path)), report.load_trials(tmp_path))
     assert numbers.loc[0, "q_star"] == 100 and math.isnan(numbers.loc[0, "H_bits_per_pixel"])
 
 
-def test_errors(tmp_path, capsys):
+def test_a_missing_or_foreign_database_is_a_clear_error(tmp_path, capsys):
     assert cli_main(["report", *[str(tmp_path / "none")]]) == 2
     assert "no results database" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
     (tmp_path / "results.sqlite").write_bytes(b"junk" * 200)
     assert cli_main(["report", *[str(tmp_path)]]) == 2
     assert "not a helmholtz results database" in capsys.readouterr().err
+    assert (tmp_path / "results.sqlite").read_bytes() == b"junk" * 200
+
+
+def test_plots_carry_a_title_and_a_flat_curve_gets_a_visible_axis(tmp_path):
+    import matplotlib.image
+
+    with ResultStore(tmp_path) as s:
+        for q in (10, 50):
+            s.add({"key": str(q), "dataset": "cifar10", "model": "A", "quality": q, "seed": 0, "recipe": "fast", "epochs": 3, "train_subset": 500,
+                   "test_accuracy": 0.25, "convergence_epoch": 2, "accuracy_curve": [0.25], "bpp": q / 10})
+    summary = report.summarize(report.load_trials(tmp_path))
+    assert report.plot_title(summary) == "cifar10, recipe fast, 3 epochs, train 500 / test all images, 1 seed"
+    seen = {}
+    import matplotlib.axes
+
+    real = matplotlib.axes.Axes.set_title
+    def spy(self, label, *a, **k):
+        seen.setdefault("titles", []).append(label)
+        seen.setdefault("ylims", []).append(self.get_ylim())
+        return real(self, label, *a, **k)
+
+    matplotlib.axes.Axes.set_title = spy
+    try:
+        plots = report.make_plots(summary, tmp_path / "plots")
+    finally:
+        matplotlib.axes.Axes.set_title = real
+    assert len(plots) == 3 and all(matplotlib.image.imread(p).shape[0] > 100 for p in plots)
+    assert seen["titles"] == [report.plot_title(summary)] * 3
+    lo, hi = seen["ylims"][0]  # accuracy 0.25 at both qualities: a band around it, not a 1e-x span
+    assert lo < 0.25 < hi and hi - lo >= 0.05
+
+
+def test_the_report_warns_when_rows_differ_in_data_or_code(tmp_path, capsys):
+    with ResultStore(tmp_path) as s:
+        for q, sha, rev in ((10, "a" * 64, "1" * 40), (50, "b" * 64, "2" * 40)):
+            s.add({"key": str(q), "dataset": "cifar10", "model": "A", "quality": q, "seed": 0, "recipe": "fast", "epochs": 1,
+                   "test_accuracy": 0.3, "accuracy_curve": [0.3], "source_sha256": sha, "git_revision": rev, "torch_version": "2.13.0"})
+    warnings = report.fingerprint_warnings(report.load_trials(tmp_path))
+    assert len(warnings) == 2
+    assert "trained on 2 different data sets" in warnings[0] and "rows differ in git_revision" in warnings[1]
+    assert cli_main(["report", str(tmp_path), "--no-plots"]) == 0
+    assert "Warnings: these rows are not strictly comparable" in capsys.readouterr().out
+    assert cli_main(["report", str(tmp_path), "--format", "json", "--no-plots"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["warnings"]) == 2
+    assert cli_main(["report", str(tmp_path), "--format", "csv", "--no-plots"]) == 0
+    assert capsys.readouterr().err.count("warning: ") == 2
 
 
 def _add_audio(s, bps=None):

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..experiments.report import FORMATS, helmholtz_numbers, load_trials, make_plots, render, summarize
+from ..experiments.report import FORMATS, fingerprint_warnings, helmholtz_numbers, load_trials, make_plots, render, summarize
 from ..experiments.store import db_path
 
 __all__ = ["register", "main"]
@@ -37,6 +37,9 @@ def main(args: argparse.Namespace) -> int:
         plots = make_plots(summary, folder)
     text = render(trials, summary, numbers, args.format, plots)
     print(text)
-    if plots and args.format == "csv":
-        print("plots: " + ", ".join(str(p) for p in plots), file=sys.stderr)
+    if args.format == "csv":
+        for warning in fingerprint_warnings(trials):
+            print(f"warning: {warning}", file=sys.stderr)
+        if plots:
+            print("plots: " + ", ".join(str(p) for p in plots), file=sys.stderr)
     return 0

@@ -12,7 +12,8 @@ from ..data import dataset_names, get_spec
 from ..experiments.recipes import RECIPES, get_recipe
 from ..experiments.runners import runner_for
 from ..experiments.store import db_path
-from ..experiments.sweep import DEFAULT_QUALITIES, plan_trials, run_sweep
+from ..errors import install_hint
+from ..experiments.sweep import DEFAULT_QUALITIES, EXECUTORS, plan_trials, run_sweep
 from .common import bitrate_list, int_list, name_list
 
 __all__ = ["register", "main"]
@@ -39,8 +40,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--train-subset", type=int, default=None, metavar="N", help="use N training images (a fixed random subset)")
     p.add_argument("--test-subset", type=int, default=None, metavar="N", help="use N test images (a fixed random subset)")
-    p.add_argument("--executor", choices=("local", "ray"), default="local", help="run trials here, or as Ray tasks (pip install helmholtz[ray])")
-    p.add_argument("--ray-address", default=None, help="Ray cluster address (default: start a local Ray instance)")
+    p.add_argument("--trials-per-device", type=int, default=1, metavar="K",
+                   help="train K trials at once on each device: K worker processes per device here, 1/K GPU per task on Ray (default 1)")
+    p.add_argument("--compile", action="store_true", help="compile the models with torch.compile (helps on a GPU for long runs)")
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help=f"run trials on this machine, or as Ray tasks ({install_hint('ray')}) (default local)")
+    p.add_argument("--ray-address", default=None, help="Ray cluster address, host:port or auto (default: start a local Ray instance)")
     p.add_argument("--ray-num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)")
     bars = p.add_mutually_exclusive_group()
     bars.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show progress bars")
@@ -71,22 +76,29 @@ def main(args: argparse.Namespace) -> int:
         raise ValueError("no data folder: pass --data-dir DIR or set HELMHOLTZ_DATA")
     if args.download and not args.data_dir:
         raise ValueError("--download needs --data-dir")
-    if args.download and spec.name not in ("cifar10", "mnist"):
-        raise ValueError(f"--download works for cifar10 and mnist, not {spec.name}")
+    if args.download and not spec.downloadable:
+        raise ValueError(f"--download works for {', '.join(n for n in dataset_names() if get_spec(n).downloadable)}, not {spec.name}")
     t0 = time.perf_counter()
     res = run_sweep(
-        specs, args.out, data_dir=args.data_dir, device=args.device, executor=args.executor,
-        ray_address=args.ray_address, ray_num_cpus=args.ray_num_cpus, progress=args.progress, download=args.download,
+        specs, args.out, data_dir=args.data_dir, device=args.device, executor=args.executor, trials_per_device=args.trials_per_device,
+        compile=args.compile, ray_address=args.ray_address, ray_num_cpus=args.ray_num_cpus, progress=args.progress, download=args.download,
     )
     took = time.perf_counter() - t0
-    msg = f"{res.ran} trial(s) run, {res.skipped} already done, of {res.planned} in {took:.1f} s; results in {db_path(args.out)}"
+    recovered = f", {len(res.recovered)} recovered from an earlier failed write" if res.recovered else ""
+    msg = f"{res.ran} trial(s) run, {res.skipped} already done{recovered}, of {res.planned} in {took:.1f} s; results in {db_path(args.out)}"
+    if res.error:
+        print(f"helmholtz sweep: error: {res.error}", file=sys.stderr)
     if res.interrupted:
         print(f"interrupted: {msg}. Run the same command again to resume.", file=sys.stderr)
         return 130
     print(msg)
-    if res.failed:
-        for key, why in res.failed:
-            print(f"failed: {key}: {why}", file=sys.stderr)
+    for path in res.pending:
+        print(f"kept: a finished trial could not be written to the database; it waits in {path} and the next run records it", file=sys.stderr)
+    for key, why in res.failed:
+        print(f"failed: {key}: {why}", file=sys.stderr)
+    if res.error:
+        return 2
+    if res.failed or res.pending:
         return 1
     print(f"see them with: helmholtz report {args.out}")
     return 0

@@ -1,32 +1,38 @@
-"""The trial runner of image data sets: JPEG at a quality, then one of the CIFAR models."""
+"""The trial runner of image data sets: JPEG at a quality, then one of the CIFAR models.
+
+For one trial at quality ``q``: both splits are round-tripped through the
+exact codec at ``q`` on the training device (4:2:0, Pillow's default), the
+rate is the training set's entropy-coded bits per pixel
+(:func:`helmholtz.jpeg.bits`), and the model trains with its recipe on the
+compressed training set, with the recipe's augmentation done on the device,
+testing on the compressed test set after every epoch.
+"""
 
 from __future__ import annotations
 
-import math
-import sys
 import time
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from .. import jpeg
-from .._ml.curves import convergence_epoch
+from .._ml.curves import best_epoch, convergence_epoch
 from .._ml.device_data import DeviceDataset, compress_many, to_float_nchw
 from .._ml.models import check_model_name, cifar_model, count_parameters
+from .._ml.trainer import EVAL_BATCH, fit
 from ..data import Dataset
+from ..errors import DataError
+from .fingerprint import array_sha256
 from .progress import progress_bar
 from .recipes import get_recipe
-from .runners import TrialRunner
+from .runners import Prepared, TrainOptions, TrialRunner
 from .spec import TrialSpec
 
-__all__ = ["RUNNER"]
+__all__ = ["RUNNER", "check_quality"]
 
 
-def _image_check_model(name: str) -> str:
-    return check_model_name(name)
-
-
-def _image_check_level(q: Any) -> int:
+def check_quality(q: Any) -> int:
+    """A JPEG quality 1..100 as an int, or a TypeError / ValueError naming it."""
     if isinstance(q, bool) or not isinstance(q, (int, np.integer)):
         raise TypeError(f"quality must be an int in 1..100; got {q!r}")
     if not 1 <= q <= 100:
@@ -34,108 +40,105 @@ def _image_check_level(q: Any) -> int:
     return int(q)
 
 
-def _image_compress(ds: Dataset, qualities: Sequence[int], device: str) -> dict:
-    """Both splits at every quality, one forward transform (one codec call) for all of them."""
+def _check_data(ds: Dataset, levels: Any) -> None:
+    if not isinstance(ds, Dataset):
+        raise DataError(f"image trials need an image Dataset; got {type(ds).__name__}")
+    uniform = getattr(ds, "require_uniform_size", None)
+    if uniform is not None:  # a sweep trains on batches: every image must have one size
+        uniform()
+
+
+def _prepare(ds: Dataset, quality: int, options: TrainOptions) -> Prepared:
+    """Both splits round-tripped at ``quality`` on the device (one codec call), and the training set's bpp."""
     import torch
 
+    t0 = time.perf_counter()
+    n = len(ds.y_train)
+    both = compress_many(np.concatenate([ds.x_train, ds.x_test]), [quality], device=options.device)[0]
+    x_train, x_test = both[:n], both[n:]
+    dev = torch.device(options.device)
+    y_train = torch.as_tensor(ds.y_train).to(dev)
+    y_test = torch.as_tensor(ds.y_test).to(dev)
+    bits = jpeg.bits(ds.x_train, quality, num_threads=options.num_threads)
+    pixels = ds.x_train.shape[0] * ds.x_train.shape[1] * ds.x_train.shape[2]
+    compress_time = time.perf_counter() - t0
+    return Prepared(
+        train=(x_train, y_train),
+        test=(x_test, y_test),
+        rate={"bpp": float(np.asarray(bits, dtype=np.int64).sum()) / pixels},
+        data_sha256=array_sha256([x_train, ds.y_train, x_test, ds.y_test]),
+        compress_time_s=compress_time,
+    )
 
-    both = np.concatenate([ds.x_train, ds.x_test])
-    out = compress_many(both, list(qualities), device=device)  # (Q, N, H, W, C) on device
-    n = len(ds.x_train)
-    return {int(q): (out[k, :n], out[k, n:]) for k, q in enumerate(qualities)} if isinstance(out, torch.Tensor) else {}
+
+def _describe(spec: TrialSpec, ds: Dataset) -> dict:
+    return get_recipe(spec.recipe).describe(len(ds.y_train), spec.epochs)
 
 
-def _image_rate(ds: Dataset, qualities: Sequence[int]) -> dict:
-    """bits per pixel of the training set's entropy-coded scans, when ``jpeg.bits_many`` exists."""
-    qualities = [int(q) for q in qualities]
-    if not hasattr(jpeg, "bits_many") or not qualities:
-        return {q: {"bpp": None} for q in qualities}
-    x = ds.x_train
-    bits = np.asarray(jpeg.bits_many(x, qualities, subsampling="4:2:0"), dtype=np.int64)
-    pixels = x.shape[0] * x.shape[1] * x.shape[2]
-    return {q: {"bpp": float(bits[k].sum()) / pixels} for k, q in enumerate(qualities)}
-
-
-def _image_train(spec: TrialSpec, ds: Dataset, x_train: Any, x_test: Any, device: str, progress: bool | None) -> dict:
-    """Train ``spec.model`` on the compressed splits; evaluate on the test set after every epoch."""
+def _train(spec: TrialSpec, ds: Dataset, prepared: Prepared, options: TrainOptions) -> dict:
+    """Train ``spec.model`` on the compressed splits; test after every epoch."""
     import torch
-    from torch.nn import functional as F
-
 
     recipe = get_recipe(spec.recipe)
-    dev = torch.device(device)
+    dev = torch.device(options.device)
     cuda = dev.type == "cuda"
     torch.manual_seed(spec.seed)
-    np.random.seed(spec.seed % 2**32)
     h, w, c = ds.image_shape
     model = cifar_model(spec.model, in_channels=c, num_classes=ds.num_classes, image_size=(h, w)).to(dev)
     channels_last = cuda and recipe.channels_last
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    params = count_parameters(model)
+    x_train, y_train = prepared.train
+    x_test, y_test = prepared.test
     train = DeviceDataset(
-        x_train, ds.y_train, recipe.batch_for(len(ds.y_train)), device=dev, shuffle=True, shift=recipe.shift, flip=recipe.flip,
+        x_train, y_train, recipe.batch_for(len(ds.y_train)), device=dev, shuffle=True, shift=recipe.shift, flip=recipe.flip,
         channels_last=channels_last, seed=spec.seed,
     )
-    x_eval = torch.as_tensor(x_test).to(dev)
-    y_eval = torch.as_tensor(ds.y_test).to(dev)
+
+    def test_batches():
+        for start in range(0, x_test.shape[0], EVAL_BATCH):
+            yield to_float_nchw(x_test[start : start + EVAL_BATCH], channels_last), y_test[start : start + EVAL_BATCH]
+
     opt, sched = recipe.make_optimizer(model, len(train), spec.epochs)
-    autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=cuda and recipe.mixed_precision)
-    accuracy, losses = [], []
-    train_time = 0.0
-    bar = progress_bar(spec.epochs, f"  {spec.label()}", progress, leave=False, position=1)
+    bar = progress_bar(spec.epochs, f"  {spec.label()}", options.progress, leave=False, position=1)
+
+    def on_epoch(epoch: int, loss: float, acc: float) -> None:
+        bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.3f}")
+        bar.update(1)
+
     try:
-        for _epoch in range(spec.epochs):
-            model.train()
-            t0 = time.perf_counter()
-            total_loss, seen = 0.0, 0
-            for xb, yb in train:
-                with autocast:
-                    logits = model(xb)
-                loss = F.cross_entropy(logits.float(), yb, label_smoothing=recipe.label_smoothing)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if sched is not None:
-                    sched.step()
-                total_loss += float(loss.detach()) * len(yb)
-                seen += len(yb)
-            if cuda:
-                torch.cuda.synchronize(dev)
-            train_time += time.perf_counter() - t0
-            if not math.isfinite(total_loss):
-                raise FloatingPointError(f"{spec.label()}: the training loss diverged (non-finite)")
-            model.eval()
-            correct = 0
-            with torch.no_grad(), autocast:
-                for start in range(0, len(y_eval), 1000):
-                    xb = to_float_nchw(x_eval[start : start + 1000], channels_last)
-                    correct += int((model(xb).argmax(1) == y_eval[start : start + 1000]).sum())
-            accuracy.append(correct / max(1, len(y_eval)))
-            losses.append(total_loss / max(1, seen))
-            bar.set_postfix(loss=f"{losses[-1]:.3f}", acc=f"{accuracy[-1]:.3f}")
-            bar.update(1)
+        result = fit(
+            model, lambda: train, test_batches, epochs=spec.epochs, optimizer=opt, scheduler=sched, device=dev,
+            label_smoothing=recipe.label_smoothing, autocast_dtype=torch.bfloat16 if cuda and recipe.mixed_precision else None,
+            compile=options.compile, on_epoch=on_epoch, name=spec.label(),
+        )
     finally:
         bar.close()
-    best = int(np.argmax(accuracy))
+    curve = result.accuracy_curve
+    best = best_epoch(curve)
     return {
-        "params": params,
-        "test_accuracy": accuracy[-1],
-        "best_test_accuracy": accuracy[best],
-        "best_epoch": best + 1,
-        "convergence_epoch": convergence_epoch(accuracy),
-        "accuracy_curve": accuracy,
-        "loss_curve": losses,
+        "params": count_parameters(model),
+        "test_accuracy": curve[-1],
+        "best_test_accuracy": curve[best - 1],
+        "best_epoch": best,
+        "convergence_epoch": convergence_epoch(curve),
+        "accuracy_curve": curve,
+        "loss_curve": result.loss_curve,
         "train_images": int(len(ds.y_train)),
         "test_images": int(len(ds.y_test)),
         "pixels_per_image": int(h * w),
-        "train_time_s": train_time,
-        "images_per_s": len(ds.y_train) * spec.epochs / train_time if train_time > 0 else None,
+        "train_time_s": result.train_time_s,
+        "images_per_s": result.samples_per_s,
+        "state": result.state,
     }
 
 
-def _image_can_measure() -> bool:
-    return hasattr(jpeg, "bits_many")
-
-
-RUNNER = TrialRunner(_image_check_model, _image_check_level, _image_compress, _image_rate, _image_train, "quality", _image_can_measure)
+RUNNER = TrialRunner(
+    level="quality",
+    check_model=check_model_name,
+    check_level=check_quality,
+    prepare=_prepare,
+    train=_train,
+    describe_recipe=_describe,
+    check_data=_check_data,
+)

@@ -1,121 +1,198 @@
-"""The Ray executor of :mod:`helmholtz.sweep`: one Ray task per trial.
+"""The Ray executor: one Ray task per trial, on a cluster or a local Ray instance.
 
-The driver loads the data (subset) once and puts it in Ray's object store;
-each task compresses it at its own level on its own device (one GPU per
-trial where the sweep runs on CUDA), trains, and returns the record, which
-the driver writes to the results database as soon as the task finishes. So
-the database only ever has whole trials, whatever happens to the cluster.
+The driver (the ``helmholtz sweep`` process) claims each trial with a lease
+in the results database before it submits the task, keeps the leases alive
+with a heartbeat, loads each data set once and puts it in Ray's object store.
+A task compresses the data at its level on its own device, trains, and
+returns the record with the final weights; the driver writes the weights and
+the row as soon as the task finishes. Workers never touch the database, so
+the cluster needs no shared file system, and the database only ever holds
+whole trials. When a node dies, Ray runs its tasks again elsewhere
+(``max_retries``); a trial is stored once whatever happens, because rows are
+unique by key.
 
-Needs ``pip install helmholtz[ray]``.
+``trials_per_device=K`` asks for ``1/K`` of a GPU per task (CUDA sweeps), so
+Ray packs K trials on each GPU.
+
+Needs ``pip install 'helmholtz-ml[ray]'``.
 """
 
 from __future__ import annotations
 
 import os
+import socket
+import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .._extras import require
+from ..errors import ClusterUnavailable, StoreError
+from .local import WorkerReport, timing_from_env
+from .progress import log_stderr, progress_bar, summary_line
+from .spec import TrialSpec
+from .store import Heartbeat, Owner, ResultStore
+from .trial import DataCache, check_source, save_weights
 
-__all__ = ["run_trials_ray", "import_ray"]
+__all__ = ["run_trials_ray", "connect", "CONNECT_TIMEOUT_S", "TASK_RETRIES"]
+
+#: Seconds to wait for a cluster's address to answer before giving up.
+CONNECT_TIMEOUT_S = 10.0
+#: How often Ray runs a trial again after its worker or node died.
+TASK_RETRIES = 3
 
 
-def import_ray() -> Any:
-    """Import ray or raise a RuntimeError naming the extra to install."""
-    return require("ray", purpose="--executor ray")
+def _probe(address: str) -> None:
+    """Fail fast, naming the address, when nothing answers at ``host:port`` (``ray.init`` would retry for minutes)."""
+    target = address.split("://", 1)[-1]
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--ray-address must be 'auto', 'host:port' or 'ray://host:port'; got {address!r}")
+    try:
+        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise ClusterUnavailable(_unavailable(address, exc)) from None
 
 
-def _trial_task(spec_dict: dict, dataset: Any, device: str, num_threads: int) -> dict:
+def _unavailable(address: str, why: Any) -> str:
+    return f"no Ray cluster answers at {address} ({why}); start one with `ray start --head` or check the address"
+
+
+def connect(address: str | None, num_cpus: int | None) -> tuple[Any, bool]:
+    """Join the cluster at ``address`` or start a local Ray instance; returns ``(ray, started_here)``."""
+    ray = require("ray", purpose="--executor ray")
+    if ray.is_initialized():
+        return ray, False
+    if address:
+        if address != "auto":
+            _probe(address)
+        try:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+        except ConnectionError as exc:  # something answered, but not a Ray cluster (or it went away)
+            raise ClusterUnavailable(_unavailable(address, exc)) from None
+        return ray, True
+    # a local instance's workers inherit this environment: make sure they import this helmholtz
+    root = str(Path(__file__).resolve().parents[2])
+    saved = os.environ.get("PYTHONPATH")
+    paths = (saved or "").split(os.pathsep)
+    if root not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root] + [p for p in paths if p])
+    try:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    finally:  # the Ray processes have their copy; leave ours as it was
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+    return ray, True
+
+
+def _trial_task(spec_dict: dict, dataset: Any, device: str, compile: bool, num_threads: int, source: str) -> dict:
     """Body of the Ray task: run one trial in the worker (no database access there)."""
     import torch
 
-    from .spec import TrialSpec
-    from .sweep import run_trial
+    from .runners import TrainOptions, runner_for
+    from .trial import run_trial
 
     torch.set_num_threads(max(1, num_threads))
-    return run_trial(TrialSpec(**spec_dict), dataset, device=device, progress=False)
+    spec = TrialSpec(**spec_dict)
+    runner_for(spec.dataset).check_data(dataset, [spec.level])
+    record = run_trial(spec, dataset, TrainOptions(device=device, compile=compile, progress=False, num_threads=num_threads), source=source)
+    record["ray_node"] = socket.gethostname()
+    import ray
+
+    extra = dict(record.get("extra") or {})
+    extra["ray_node_id"] = ray.get_runtime_context().get_node_id()
+    record["extra"] = extra
+    return record
 
 
 def run_trials_ray(
-    specs: Sequence[Any],
-    store: Any,
-    result: Any,
+    specs: Sequence[TrialSpec],
+    store: ResultStore,
     *,
+    run: str,
     data_dir: str | None,
     device: str,
+    trials_per_device: int = 1,
+    compile: bool = False,
     address: str | None = None,
     num_cpus: int | None = None,
     progress: bool | None = None,
-    log: Callable[[str], None] = print,
-) -> None:
+    total: int,
+    already_done: int = 0,
+    log: Callable[[str], None] = log_stderr,
+    cache: DataCache | None = None,
+) -> WorkerReport:
     """Run ``specs`` as Ray tasks and write each record to ``store`` as it arrives.
 
-    Connects to the cluster at ``address`` or starts a local Ray instance
-    (with ``num_cpus`` CPUs) that is shut down at the end. Ctrl-C cancels the
-    tasks still running and sets ``result.interrupted``.
+    ``cache`` holds data the caller loaded and checked already.
+
+    Ctrl-C cancels the tasks still running and gives their trials back.
     """
-    from dataclasses import asdict
-
-    from .progress import progress_bar, summary_line
-    from .sweep import load_trial_data
-
-    ray = import_ray()
-    started_here = False
-    if not ray.is_initialized():
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            # local workers inherit this environment: make sure they import this helmholtz
-            root = str(Path(__file__).resolve().parent.parent.parent)
-            saved = os.environ.get("PYTHONPATH")
-            paths = (saved or "").split(os.pathsep)
-            if root not in paths:
-                os.environ["PYTHONPATH"] = os.pathsep.join([root] + [p for p in paths if p])
-            try:
-                ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
-            finally:  # the Ray processes have their copy; leave ours as it was
-                if saved is None:
-                    os.environ.pop("PYTHONPATH", None)
-                else:
-                    os.environ["PYTHONPATH"] = saved
-        started_here = True
+    ray, started_here = connect(address, num_cpus)
+    timing = timing_from_env()
+    owner = Owner(run=run)
     cuda = device.startswith("cuda")
-    cpus_per_task = 1
-    task = ray.remote(num_cpus=cpus_per_task, num_gpus=1 if cuda else 0, max_retries=1)(_trial_task)
-    bar = progress_bar(result.planned, "sweep (ray)", progress, leave=True, position=0)
-    bar.update(result.skipped)
-    refs: dict[Any, Any] = {}
+    task = ray.remote(num_cpus=1, num_gpus=(1.0 / trials_per_device) if cuda else 0, max_retries=TASK_RETRIES, retry_exceptions=False)(_trial_task)
+    report = WorkerReport()
+    bar = progress_bar(total, "sweep (ray)", progress, leave=True, position=0)
+    bar.update(already_done)
+    refs: dict[Any, TrialSpec] = {}
+    out_dir = store.path.parent
     try:
-        groups: dict[tuple, list] = {}
-        for s in specs:
-            groups.setdefault((s.dataset, s.train_subset, s.test_subset), []).append(s)
-        for (dataset, tr, te), group in groups.items():
-            data_ref = ray.put(load_trial_data(dataset, data_dir, tr, te))
-            for s in group:
-                # a CUDA task sees only its own GPU, as cuda:0
-                refs[task.remote(asdict(s), data_ref, "cuda" if cuda else "cpu", cpus_per_task)] = s
-        while refs:
-            ready, _ = ray.wait(list(refs), num_returns=1)
-            for ref in ready:
-                spec = refs.pop(ref)
-                try:
-                    record = ray.get(ref)
-                except ray.exceptions.RayTaskError as exc:
-                    result.failed.append((spec.key(), str(exc).splitlines()[-1]))
-                    log(f"trial {spec.key()} failed: {str(exc).splitlines()[-1]}")
-                    continue
-                store.add(record)
-                result.ran += 1
-                bar.update(1)
-                bar.write(summary_line(record))
+        with Heartbeat(store.path, owner, timing["heartbeat_s"]):
+            groups: dict[tuple, list[TrialSpec]] = {}
+            for s in specs:
+                groups.setdefault(s.data_group(), []).append(s)
+            cache = cache if cache is not None else DataCache()
+            for group, members in groups.items():
+                ds, sha = cache.data(members[0], data_dir)
+                check_source(store.path, group, sha, store.source_fingerprints(*group))
+                data_ref = ray.put(ds)
+                for s in members:
+                    if store.claim([s.key()], owner, stale_after=timing["stale_after"]) is None:
+                        log(f"{s.key()}: being trained by another sweep; skipped here")
+                        continue
+                    # a CUDA task sees only its own GPU, as cuda:0
+                    refs[task.remote(s.to_dict(), data_ref, "cuda" if cuda else "cpu", compile, 1, sha)] = s
+            while refs:
+                ready, _ = ray.wait(list(refs), num_returns=1)
+                for ref in ready:
+                    spec = refs.pop(ref)
+                    try:
+                        record = ray.get(ref)
+                    except ray.exceptions.RayError as exc:
+                        why = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+                        store.mark_failed(spec.key(), owner, why)
+                        report.failed.append((spec.key(), why))
+                        log(f"failed: {spec.key()}: {why}")
+                        continue
+                    node = record.pop("ray_node", None)
+                    record["host"] = node or record.get("host")
+                    record["owner"] = f"{owner.id} (ray task on {record['host']})"
+                    save_weights(out_dir, record)
+                    stored_now, pending = store.add_or_keep(record, owner)
+                    if pending is not None:
+                        report.pending.append(str(pending))
+                        log(f"could not write {spec.key()} to {store.path}; the finished result is kept in {pending} and the next run records it")
+                    elif stored_now:
+                        report.ran.append(spec.key())
+                        bar.update(1)
+                        bar.write(summary_line(record), file=sys.stderr)
     except KeyboardInterrupt:
-        result.interrupted = True
-        for ref in refs:
+        report.interrupted = True
+        for ref, spec in refs.items():
             try:
                 ray.cancel(ref, force=True)
             except Exception:  # noqa: BLE001 - best effort while stopping
+                pass
+            try:
+                store.release(spec.key(), owner)
+            except StoreError:
                 pass
     finally:
         bar.close()
         if started_here:
             ray.shutdown()
+    return report

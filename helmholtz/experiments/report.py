@@ -18,7 +18,12 @@ helmholtz
     ``NH_bits = N * H`` over the training set's ``N`` pixels.
 
 Plots (PNG): accuracy against quality and against bpp per model, and the
-convergence epoch against quality.
+convergence epoch against quality; each titled with the data set, recipe,
+epochs, subsets and seeds it shows.
+
+Warnings (:func:`fingerprint_warnings`) head the report when the rows it
+compares were trained on different data under one name, or by different
+code (helmholtz, Pillow/libjpeg-turbo, NumPy, torch or Python versions).
 
 Audio trials (``helmholtz sweep --dataset fsdd --bitrates ...``: a bitrate,
 no quality) get tables of their own, with ``bitrate`` (``pcm`` for the
@@ -41,9 +46,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .._extras import require
+from .fingerprint import CODE_COLUMNS
+from .store import ResultStore
+
 __all__ = [
     "TRIAL_COLUMNS", "AUDIO_TRIAL_COLUMNS", "AUDIO_EXTRA_COLUMNS", "load_trials", "summarize", "helmholtz_numbers",
-    "audio_numbers", "make_plots", "render", "FORMATS",
+    "audio_numbers", "make_plots", "plot_title", "render", "fingerprint_warnings", "FORMATS",
 ]
 
 #: Columns of the per-trial table, in order.
@@ -68,11 +77,9 @@ FORMATS = ("table", "csv", "json", "markdown")
 
 def load_trials(out: str | os.PathLike) -> Any:
     """The trials of ``out``'s database as a pandas DataFrame (columns :data:`TRIAL_COLUMNS` + curves)."""
-    import pandas as pd
+    pd = require("pandas", purpose="helmholtz report")
 
-    from .store import ResultStore
-
-    with ResultStore(out, create=False) as store:
+    with ResultStore(out, readonly=True) as store:
         records = store.records()
     df = pd.DataFrame.from_records(records, columns=list(records[0]) if records else TRIAL_COLUMNS + ["accuracy_curve"])
     extras = df["extra"] if "extra" in df else pd.Series([None] * len(df), index=df.index, dtype=object)
@@ -196,13 +203,39 @@ def helmholtz_numbers(summary: Any, trials: Any) -> Any:
     return pd.DataFrame(rows, columns=[*keys, "q_star", "accuracy_q_star", "accuracy_q100", "bpp_q_star", "bpp_q100", "H_bits_per_pixel", "train_pixels", "NH_bits"])
 
 
+def plot_title(rows: Any) -> str:
+    """What a plot shows: data set, recipe, epochs, subsets and seeds of its rows (each once)."""
+    import pandas as pd
+
+    def values(col: str) -> str:
+        vals = [v for v in dict.fromkeys(rows[col].tolist()) if not pd.isna(v)] if col in rows else []
+        return "/".join(str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in vals) or "all"
+
+    seeds = rows["seeds"].max() if "seeds" in rows and len(rows) else None
+    parts = [values("dataset"), f"recipe {values('recipe')}", f"{values('epochs')} epochs",
+             f"train {values('train_subset')} / test {values('test_subset')} images"]
+    if seeds is not None and not pd.isna(seeds):
+        parts.append(f"{int(seeds)} seed{'s' if seeds != 1 else ''}")
+    return ", ".join(parts)
+
+
+def _sensible_limits(ax: Any, ys: list[float]) -> None:
+    """A flat curve (one value, or all equal) gets a visible band around it instead of matplotlib's 1e-x span."""
+    finite = [y for y in ys if y == y and abs(y) != float("inf")]
+    if finite and max(finite) - min(finite) < 1e-9:
+        v = finite[0]
+        pad = max(abs(v) * 0.05, 0.05)
+        ax.set_ylim(v - pad, v + pad)
+
+
 def make_plots(summary: Any, folder: str | os.PathLike) -> list[Path]:
     """Write the PNG plots for ``summary`` into ``folder``; returns their paths."""
-    import matplotlib
+    matplotlib = require("matplotlib", purpose="helmholtz report")
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
+    pd = require("pandas", purpose="helmholtz report")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -213,8 +246,9 @@ def make_plots(summary: Any, folder: str | os.PathLike) -> list[Path]:
     aud = summary[audio]
 
     def plot(series, label, sort_col, x_col, y_col, err_col, xlabel, ylabel, name, logx=False, baseline=False):
-        fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+        fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
         drawn = False
+        ys: list[float] = []
         for key, grp in series:
             grp = grp.sort_values(sort_col)
             x = grp[x_col].astype(float)
@@ -224,6 +258,7 @@ def make_plots(summary: Any, folder: str | os.PathLike) -> list[Path]:
                 continue
             err = grp[err_col].astype(float).fillna(0)[ok] if err_col else None
             line = ax.errorbar(x[ok], y[ok], yerr=err, marker="o", capsize=3, label=label(key))
+            ys += [float(v) for v in y[ok]]
             drawn = True
             pcm = grp[grp["bitrate"].isna() & grp[y_col].notna()] if baseline else grp.iloc[:0]
             if len(pcm):  # the uncompressed baseline has no bitrate: a dashed line at its value
@@ -241,6 +276,12 @@ def make_plots(summary: Any, folder: str | os.PathLike) -> list[Path]:
             ax.xaxis.set_minor_formatter(NullFormatter())
             if x_col == "bitrate":
                 ax.set_xticks(sorted({float(v) for _, g in series for v in g[x_col].dropna()}))
+        _sensible_limits(ax, ys)
+        if "epoch" in y_col:  # epochs are whole numbers
+            from matplotlib.ticker import MaxNLocator
+
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(plot_title(pd.concat([g for _, g in series])), fontsize=8)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
@@ -310,6 +351,40 @@ def _audio_view(df: Any) -> Any:
     return df
 
 
+def fingerprint_warnings(trials: Any) -> list[str]:
+    """Warnings when the rows a report compares were made from different data or by different code.
+
+    Rows of one data set and subset size should share their ``source_sha256``;
+    all rows should share the :data:`helmholtz.experiments.fingerprint.CODE_COLUMNS`
+    and, per recipe name, the full ``recipe_json``.
+    """
+    import pandas as pd
+
+    out: list[str] = []
+    if trials.empty:
+        return out
+
+    def counted(series: Any) -> str:
+        vc = series.fillna("unknown").astype(str).value_counts()
+        return ", ".join(f"{k[:20]} ({v} row{'s' if v != 1 else ''})" for k, v in vc.items())
+
+    if "source_sha256" in trials:
+        for (dataset, tr, te), grp in trials.groupby(["dataset", "train_subset", "test_subset"], dropna=False, sort=True):
+            shas = grp["source_sha256"].dropna().unique()
+            if len(shas) > 1:
+                out.append(f"rows of {dataset} (train {'all' if pd.isna(tr) else tr} / test {'all' if pd.isna(te) else te}) were trained on "
+                           f"{len(shas)} different data sets of that name: {counted(grp['source_sha256'])}")
+    for col in CODE_COLUMNS:
+        if col in trials and trials[col].dropna().nunique() > 1:
+            out.append(f"rows differ in {col}: {counted(trials[col])}")
+    if "recipe_json" in trials:
+        for name, grp in trials.groupby("recipe", sort=True):
+            texts = {json.dumps(r, sort_keys=True) for r in grp["recipe_json"] if isinstance(r, dict)}
+            if len(texts) > 1:
+                out.append(f"rows of recipe {name!r} were trained with {len(texts)} different settings (see recipe_json)")
+    return out
+
+
 def render(trials: Any, summary: Any, numbers: Any, fmt: str, plots: list[Path], audio: Any = None) -> str:
     """The report as text in format ``fmt`` (see :data:`FORMATS`).
 
@@ -334,7 +409,8 @@ def render(trials: Any, summary: Any, numbers: Any, fmt: str, plots: list[Path],
         def records(df):
             return json.loads(df.to_json(orient="records"))
 
-        doc = {"trials": records(t), "summary": records(summary), "helmholtz": records(numbers), "plots": [str(p) for p in plots]}
+        doc = {"trials": records(t), "summary": records(summary), "helmholtz": records(numbers), "plots": [str(p) for p in plots],
+               "warnings": fingerprint_warnings(trials)}
         if has_audio:
             doc["best_bitrate"] = records(audio)
         return json.dumps(doc, indent=2)
@@ -354,9 +430,6 @@ def render(trials: Any, summary: Any, numbers: Any, fmt: str, plots: list[Path],
             head("Mean and standard deviation over seeds" + (" (image trials)" if has_audio else "")), fmt_table(show_s), "",
             head("Helmholtz numbers (q* = quality with the best mean test accuracy; H = bpp(q=100) - bpp(q*))"), fmt_table(show_h),
         ]
-        if ti["bpp"].isna().any():
-            parts += ["", "bpp is empty where the codec could not count bits yet (helmholtz.jpeg.bits_many); "
-                      "rerunning the same sweep command fills it in once it can."]
     if has_audio:
         ta = trials[is_audio][[c for c in AUDIO_TRIAL_COLUMNS if c in trials.columns]]
         sa = summary[_audio_mask(summary)]
@@ -369,6 +442,9 @@ def render(trials: Any, summary: Any, numbers: Any, fmt: str, plots: list[Path],
                   head("Best bitrate per model (b_star = best mean test accuracy; H = bits/s(reference) - bits/s(b_star))"),
                   fmt_table(_audio_view(audio.rename(columns={"b_star": "bitrate"})).rename(columns={"bitrate": "b_star"}))]
         parts = [p for p in parts if p is not None]
+    warnings = fingerprint_warnings(trials)
+    if warnings:
+        parts = [head("Warnings: these rows are not strictly comparable"), *[f"- {w}" for w in warnings], ""] + parts
     if plots:
         parts += ["", head("Plots")] + [f"- {p}" if fmt == "markdown" else str(p) for p in plots]
     return "\n".join(parts)

@@ -1,20 +1,58 @@
-"""Trial runners: how trials of one data-set kind compress, measure and train.
+"""Trial runners: how the trials of one kind of data set prepare their data and train.
 
-Runners are registered by kind (``"image"``, ``"audio"``, ...) as
-``"module:attr"`` strings in the entry-point group ``helmholtz.trial_runners``
-(or with :func:`register_runner`); the data set's
-:class:`helmholtz.data.DatasetSpec` names its kind.
+A runner is registered by kind (``"image"``: JPEG at a quality;
+``"audio"``: MP3 at a bitrate) as a ``"module:attr"`` string in the
+entry-point group ``helmholtz.trial_runners`` (or with
+:func:`register_runner`); a data set's :class:`helmholtz.data.DatasetSpec`
+names its kind. Every runner trains with the one trainer,
+:func:`helmholtz._ml.trainer.fit`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .._plugins import Registry
 from ..data import get_spec
 
-__all__ = ["TrialRunner", "RUNNERS", "register_runner", "runner_for"]
+__all__ = ["TrialRunner", "Prepared", "TrainOptions", "RUNNERS", "register_runner", "runner_for"]
+
+
+@dataclass
+class Prepared:
+    """A data set compressed at one level, ready to train on.
+
+    Attributes
+    ----------
+    train, test : Any
+        What the runner's ``train`` consumes (device tensors).
+    rate : dict
+        Measured rate columns, e.g. ``{"bpp": 0.91}`` or ``{"bits_per_second": 22560.0}``.
+    data_sha256 : str
+        SHA-256 of the arrays trained and tested on.
+    compress_time_s : float
+    extra : dict
+        Facts about the compression for the row's ``extra`` (e.g. the MPEG sample rate).
+    """
+
+    train: Any
+    test: Any
+    rate: dict
+    data_sha256: str
+    compress_time_s: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """How to train, beyond the trial's spec: where, compiled or not, with what console output."""
+
+    device: str = "cpu"
+    compile: bool = False
+    progress: bool | None = None
+    log: Callable[[str], None] | None = None
+    num_threads: int | None = None
 
 
 @dataclass(frozen=True)
@@ -23,34 +61,33 @@ class TrialRunner:
 
     Attributes
     ----------
+    level : str
+        ``"quality"`` or ``"bitrate"``: which column holds the level.
     check_model : callable
         ``name -> canonical name``; raises ValueError for unknown models.
     check_level : callable
         ``level -> level``; raises ValueError for an out-of-range level.
-    compress : callable
-        ``(dataset, levels, device) -> {level: (train, test)}``: the
-        compressed splits, all levels from one forward transform where the
-        codec allows, on ``device``.
-    rate : callable
-        ``(dataset, levels) -> {level: {column: value}}``, e.g. ``{"bpp": 0.9}``;
-        values may be None when they cannot be measured yet.
+    check_data : callable
+        ``(dataset, levels) -> None``: refuse, before any work, a data set
+        the levels or the models cannot run on (e.g. mixed image sizes).
+    prepare : callable
+        ``(dataset, level, options) -> Prepared``: both splits compressed at
+        ``level`` on ``options.device``, with the measured rate.
     train : callable
-        ``(spec, dataset, compressed_train, compressed_test, device, progress) -> dict``
-        of result columns.
-    level : str
-        ``"quality"`` or ``"bitrate"``: which column holds the level.
-    can_measure : callable
-        ``() -> bool``: whether ``rate`` can measure now; when it can, a
-        rerun fills rates that finished trials lack.
+        ``(spec, dataset, prepared, options) -> dict`` of result columns
+        (see :data:`helmholtz.experiments.store.COLUMNS`), including the
+        final weights under ``"state"``.
+    describe_recipe : callable
+        ``(spec, dataset) -> dict``: the full recipe, stored as JSON.
     """
 
-    check_model: Callable[[str], str]
+    level: str
+    check_model: Callable[[Any], str]
     check_level: Callable[[Any], Any]
-    compress: Callable[..., dict]
-    rate: Callable[..., dict]
+    prepare: Callable[..., Prepared]
     train: Callable[..., dict]
-    level: str = "quality"
-    can_measure: Callable[[], bool] = lambda: True
+    describe_recipe: Callable[..., dict]
+    check_data: Callable[..., None] = field(default=lambda dataset, levels: None)
 
 
 #: kind -> "module:attr" of a TrialRunner.

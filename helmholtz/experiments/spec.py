@@ -47,5 +47,14 @@ class TrialSpec:
         )
 
     def label(self) -> str:
+        """A short human label, e.g. ``"A q=20 seed=0"``."""
         level = self._level_text(" ")
         return f"{self.model} {level} seed={self.seed}"
+
+    def data_group(self) -> tuple[str, int | None, int | None]:
+        """``(dataset, train_subset, test_subset)``: trials of one group train on the same data."""
+        return (self.dataset, self.train_subset, self.test_subset)
+
+    def to_dict(self) -> dict:
+        """The fields as a plain dict (what crosses to worker processes and Ray tasks)."""
+        return dict(self.__dict__)

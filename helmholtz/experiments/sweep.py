@@ -1,112 +1,49 @@
-"""``helmholtz sweep``: the Helmholtz experiment, resumable, on CPU, GPU or a Ray cluster.
+"""The Helmholtz experiment as a sweep: models x compression levels x seeds, resumable, on one machine or Ray.
 
-A sweep is the product models x compression levels x seeds on one data set.
-Each trial compresses the train and test sets at its level with the codec on
-the training device, trains a model from scratch with a recipe, evaluates it
-on the test set after every epoch, and writes one row to the results
-database (:mod:`helmholtz.store`) in one transaction when it ends. Finished
-trials are skipped when the same command runs again.
+Each trial compresses the train and test sets at its level with the exact
+codec on the training device, trains a model from scratch with a recipe,
+tests it after every epoch, and writes one row (with its fingerprints and a
+pointer to its final weights) to the results database
+(:mod:`helmholtz.experiments.store`) when it ends. Finished trials are skipped
+when the same sweep runs again; trials are claimed with leases, so sweeps
+started together on one output folder share the work instead of repeating it.
 
-Trials dispatch on the data set's ``kind`` through :data:`TRIAL_RUNNERS`:
-``"image"`` (JPEG at a quality) is built in; an audio data set registers its
-own runner (compression at a bitrate) with :func:`register_runner` and a
-:class:`helmholtz.data.DatasetSpec` of that kind. The audio data sets
-``fsdd`` and ``audio-folder`` (MP3 at a bitrate, :mod:`helmholtz.audio_sweep`)
-register themselves the first time the sweep looks one of them up; the
-bitrate ``pcm`` (``bitrate=None``) is the uncompressed 16-bit baseline.
-
-Heavy imports (torch, tqdm, ray) happen when a sweep runs.
+Trials dispatch on the data set's kind through the registry of trial runners
+(:mod:`helmholtz.experiments.runners`): ``image`` (JPEG at a quality) and
+``audio`` (MP3 at a bitrate, ``pcm`` for the uncompressed baseline).
 """
 
 from __future__ import annotations
 
 import os
-import platform
-import sys
-import time
-from dataclasses import asdict, dataclass, field
+import uuid
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .._version import __version__
-from ..data import get_spec, resolve_data_dir
-from .progress import log_stderr, progress_bar, summary_line
-from .recipes import get_recipe
-from .runners import TrialRunner, runner_for
+from .._extras import check
+from ..data import get_spec
+from .progress import log_stderr
+from .recipes import get_audio_recipe, get_recipe
+from .runners import runner_for
 from .spec import TrialSpec
+from .store import ResultStore, db_path
+from .trial import DataCache, check_source, load_trial_data
 
-__all__ = [
-    "plan_trials",
-    "run_trial",
-    "run_sweep",
-    "SweepResult",
-    "load_trial_data",
-    "DEFAULT_QUALITIES",
-]
+__all__ = ["DEFAULT_QUALITIES", "EXECUTORS", "SweepResult", "plan_trials", "run_sweep", "check_device"]
 
+#: The qualities of the authors' sweep.
 DEFAULT_QUALITIES = (1, 5, 10, 15, 20, 25, 50, 75, 100)
+EXECUTORS = ("local", "ray")
 
 
-_DATA_CACHE: dict[tuple, Any] = {}
-
-
-def load_trial_data(dataset: str, data_dir: str | None, train_subset: int | None, test_subset: int | None, download: bool = False):
-    """The (subset of the) data set a trial trains on; cached per process."""
-    spec = get_spec(dataset)
-    root = str(resolve_data_dir(data_dir)) if not download else data_dir
-    key = (dataset, root, train_subset, test_subset)
-    if key not in _DATA_CACHE:
-        full = spec.loader(root, download=True) if download else spec.loader(root)
-        _DATA_CACHE.clear()  # hold one data set at a time
-        _DATA_CACHE[key] = full.subset(train_subset, test_subset) if (train_subset or test_subset) else full
-    return _DATA_CACHE[key]
-
-
-def _environment(device: str) -> dict:
-    import torch
-
-    dev = device
-    if device.startswith("cuda") and torch.cuda.is_available():
-        dev = f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
-    return {"device": dev, "host": platform.node(), "helmholtz_version": __version__, "torch_version": torch.__version__}
-
-
-def run_trial(
-    spec: TrialSpec,
-    dataset: Any,
-    *,
-    device: str = "cpu",
-    compressed: tuple[Any, Any] | None = None,
-    rate: dict | None = None,
-    progress: bool | None = None,
-) -> dict:
-    """Run one trial and return its database record (nothing is written here).
-
-    Parameters
-    ----------
-    spec : TrialSpec
-    dataset : Dataset
-        The (subset) data the trial uses, uncompressed.
-    device : str
-        ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-    compressed : (train, test), optional
-        The splits already compressed at ``spec.level`` (the local executor
-        compresses all levels at once); computed here when missing.
-    rate : dict, optional
-        Measured rate columns (``bpp`` ...); computed here when missing.
-    """
-    runner = runner_for(spec.dataset)
-    t0 = time.perf_counter()
-    if compressed is None:
-        compressed = runner.compress(dataset, [spec.level], device)[spec.level]
-    if rate is None:
-        rate = runner.rate(dataset, [spec.level])[spec.level]
-    result = runner.train(spec, dataset, compressed[0], compressed[1], device, progress)
-    record = {k: v for k, v in asdict(spec).items()}
-    record.update(key=spec.key(), **rate, **result, **_environment(device))
-    record["wall_time_s"] = time.perf_counter() - t0
-    return record
+def _positive_int(value: Any, name: str, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1{' or None' if allow_none else ''}; got {value!r}")
+    return int(value)
 
 
 def plan_trials(
@@ -128,12 +65,10 @@ def plan_trials(
         bad epochs, seeds or subset sizes.
     """
     runner = runner_for(dataset)
-    get_recipe(recipe)
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an int >= 1; got {epochs!r}")
-    for name, v in (("train_subset", train_subset), ("test_subset", test_subset)):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            raise ValueError(f"{name} must be an int >= 1; got {v!r}")
+    (get_recipe if runner.level == "quality" else get_audio_recipe)(recipe)
+    _positive_int(epochs, "epochs")
+    train_subset = _positive_int(train_subset, "train_subset", allow_none=True)
+    test_subset = _positive_int(test_subset, "test_subset", allow_none=True)
     if not models or not levels or not seeds:
         raise ValueError("models, qualities (or bitrates) and seeds must each be non-empty")
     canon_models = list(dict.fromkeys(runner.check_model(m) for m in models))
@@ -146,40 +81,49 @@ def plan_trials(
         for q in canon_levels:
             for s in dict.fromkeys(int(s) for s in seeds):
                 lv = {"quality": q, "bitrate": None} if runner.level == "quality" else {"quality": None, "bitrate": None if q is None else float(q)}
-                out.append(TrialSpec(dataset, m, seed=s, recipe=recipe, epochs=epochs, train_subset=train_subset, test_subset=test_subset, **lv))
+                out.append(TrialSpec(dataset, m, seed=s, recipe=recipe, epochs=int(epochs), train_subset=train_subset, test_subset=test_subset, **lv))
     return out
 
 
 @dataclass
 class SweepResult:
-    """What a sweep did: trials planned, skipped as finished, run now; whether it was interrupted."""
+    """What a sweep did.
+
+    Attributes
+    ----------
+    planned, skipped, ran : int
+        Trials in the plan, already finished before, trained now.
+    recovered : list of str
+        Finished trials of an earlier run whose write had failed, recorded now.
+    pending : list of str
+        Files holding finished trials that could not be written now (the next run records them).
+    failed : list of (key, reason)
+    interrupted : bool
+    error : str or None
+        Why a worker stopped the sweep.
+    """
 
     planned: int = 0
     skipped: int = 0
     ran: int = 0
-    interrupted: bool = False
+    recovered: list = field(default_factory=list)
+    pending: list = field(default_factory=list)
     failed: list = field(default_factory=list)
+    interrupted: bool = False
+    error: str | None = None
 
 
-def _fill_missing_rates(store, pending_specs, done_specs, runner, ds) -> dict:
-    """Rates for pending levels, plus NULL rates of finished trials filled in (e.g. bpp once measurable)."""
-    levels = list(dict.fromkeys([s.level for s in pending_specs] + [s.level for s in done_specs]))  # None (pcm) does not sort
-    rates = runner.rate(ds, levels) if levels else {}
-    for s in done_specs:
-        values = rates.get(s.level, {})
-        if any(v is not None for v in values.values()):
-            store.fill(s.key(), **values)
-    return rates
-
-
-def _check_device(device: str) -> str:
-    if not isinstance(device, str) or not (device == "cpu" or device == "cuda" or device.startswith("cuda:")):
+def check_device(device: Any) -> str:
+    """``"cpu"``, ``"cuda"`` (every visible GPU) or ``"cuda:N"``, checked against what torch sees."""
+    if not isinstance(device, str) or not (device == "cpu" or device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit())):
         raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
     if device.startswith("cuda"):
         import torch
 
         if not torch.cuda.is_available():
             raise ValueError("device 'cuda' was asked for but torch sees no CUDA GPU; use --device cpu")
+        if ":" in device and int(device[5:]) >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: torch sees {torch.cuda.device_count()} GPU(s)")
     return device
 
 
@@ -190,6 +134,8 @@ def run_sweep(
     data_dir: str | None = None,
     device: str = "cpu",
     executor: str = "local",
+    trials_per_device: int = 1,
+    compile: bool = False,
     ray_address: str | None = None,
     ray_num_cpus: int | None = None,
     progress: bool | None = None,
@@ -198,63 +144,106 @@ def run_sweep(
 ) -> SweepResult:
     """Run the trials of ``specs`` that are not yet in ``out``'s database.
 
-    Ctrl-C stops after closing the database cleanly: the trial that was
-    running is not recorded, and ``result.interrupted`` is set.
-    """
-    from .store import ResultStore
+    Parameters
+    ----------
+    specs : sequence of TrialSpec
+        From :func:`plan_trials`.
+    out : path
+        The output folder (database ``out/results.sqlite``, weights ``out/models/``).
+    data_dir : path, optional
+        Default ``$HELMHOLTZ_DATA``.
+    device : str
+        ``"cpu"``, ``"cuda"`` (every visible GPU) or ``"cuda:N"``.
+    executor : {"local", "ray"}
+    trials_per_device : int
+        Trials trained at once per device (worker processes locally,
+        fractional resources on Ray).
+    compile : bool
+        :func:`torch.compile` the models.
+    ray_address, ray_num_cpus
+        The Ray cluster to join (default: a local Ray instance of ``ray_num_cpus`` CPUs).
+    progress : bool, optional
+        Progress bars: always, never, or (None) when stderr is a terminal.
+    download : bool
+        Fetch a missing data set (CIFAR-10, MNIST) into ``data_dir`` first.
+    log : callable, optional
+        Where one-line messages go (default: stderr).
 
-    if executor not in ("local", "ray"):
-        raise ValueError(f"executor must be 'local' or 'ray'; got {executor!r}")
-    device = _check_device(device)
+    Ctrl-C stops after giving the running trials back: nothing half-done is
+    recorded and ``result.interrupted`` is set.
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}; got {executor!r}")
+    trials_per_device = _positive_int(trials_per_device, "trials_per_device")
+    if not isinstance(compile, bool):
+        raise TypeError(f"compile must be True or False; got {compile!r}")
+    specs = list(specs)
+    if not all(isinstance(s, TrialSpec) for s in specs):
+        raise TypeError("specs must be TrialSpec objects (see plan_trials)")
+    check("torch", "tqdm", purpose="helmholtz sweep")
+    if executor == "ray":
+        check("ray", purpose="--executor ray")
+    device = check_device(device)
     log = log or log_stderr
     result = SweepResult(planned=len(specs))
+    # Everything that can be checked is checked before anything is written: the finished
+    # trials (read-only), then the data of each group against its runner and its fingerprint.
+    existing = db_path(out).exists()
+    if existing:
+        with ResultStore(out, readonly=True) as peek:
+            done = peek.finished_keys()
+            stored_sources = {g: peek.source_fingerprints(*g) for g in {s.data_group() for s in specs}}
+    else:
+        done, stored_sources = set(), {}
+    pending = [s for s in specs if s.key() not in done]
+    if download:
+        for group in dict.fromkeys(s.data_group() for s in pending):
+            if get_spec(group[0]).downloadable:
+                load_trial_data(group[0], data_dir, None, None, download=True)
+    cache = DataCache()
+    groups = list(dict.fromkeys(s.data_group() for s in pending))
+    for group in groups:
+        members = [s for s in pending if s.data_group() == group]
+        ds, sha = cache.data(members[0], data_dir)
+        runner_for(group[0]).check_data(ds, [s.level for s in members])
+        check_source(db_path(out), group, sha, stored_sources.get(group, set()))
     with ResultStore(out) as store:
+        result.recovered = list(store.recovered)
+        if result.recovered:
+            log(f"recorded {len(result.recovered)} finished trial(s) that an earlier run could not write")
         done = store.finished_keys()
         pending = [s for s in specs if s.key() not in done]
         result.skipped = len(specs) - len(pending)
         if result.skipped:
             log(f"{result.skipped} of {len(specs)} trials already finished in {store.path}; skipping them")
-        if executor == "ray":
-            from .ray_executor import run_trials_ray
-
-            if pending:
-                run_trials_ray(pending, store, result, data_dir=data_dir, device=device, address=ray_address, num_cpus=ray_num_cpus, progress=progress, log=log)
+        if not pending:
             return result
-        groups: dict[tuple, list[TrialSpec]] = {}
-        for s in specs:
-            groups.setdefault((s.dataset, s.train_subset, s.test_subset), []).append(s)
-        bar = progress_bar(len(specs), "sweep", progress, leave=True, position=0)
-        bar.update(result.skipped)
+        run = uuid.uuid4().hex[:12]
         try:
-            for (dataset, tr, te), group in groups.items():
-                todo = [s for s in group if s.key() not in done]
-                finished = [s for s in group if s.key() in done]
-                runner = runner_for(dataset)
-                need_rate = [s for s in finished if _missing_rate(store, s)] if runner.can_measure() else []
-                if not todo and not need_rate:
-                    continue
-                ds = load_trial_data(dataset, data_dir, tr, te, download)
-                rates = _fill_missing_rates(store, todo, need_rate, runner, ds)
-                if not todo:
-                    continue
-                levels = list(dict.fromkeys(s.level for s in todo))
-                t0 = time.perf_counter()
-                compressed = runner.compress(ds, levels, device)
-                share = (time.perf_counter() - t0) / len(levels)  # compression time per level, added to its trials
-                for s in todo:
-                    record = run_trial(s, ds, device=device, compressed=compressed[s.level], rate=rates.get(s.level), progress=progress)
-                    record["wall_time_s"] += share
-                    store.add(record)
-                    result.ran += 1
-                    bar.update(1)
-                    bar.write(summary_line(record), file=sys.stderr)
-                del compressed
-        except KeyboardInterrupt:
-            result.interrupted = True
+            if executor == "ray":
+                from .ray_executor import run_trials_ray
+
+                report = run_trials_ray(
+                    pending, store, run=run, data_dir=data_dir, device=device, trials_per_device=trials_per_device, compile=compile,
+                    address=ray_address, num_cpus=ray_num_cpus, progress=progress, total=len(specs), already_done=result.skipped, log=log,
+                    cache=cache,
+                )
+            else:
+                from .local import run_local
+
+                report = run_local(
+                    pending, out, run=run, data_dir=data_dir, device=device, trials_per_device=trials_per_device, compile=compile,
+                    progress=progress, total=len(specs), already_done=result.skipped, log=log, cache=cache,
+                )
         finally:
-            bar.close()
+            try:
+                store.release_run(run)
+            except Exception:  # noqa: BLE001 - an unwritable store at the very end: leases go stale on their own
+                pass
+    result.ran = len(report.ran)
+    result.failed = list(report.failed)
+    result.pending = list(report.pending)
+    result.recovered += [k for k in report.recovered if k not in result.recovered]
+    result.interrupted = report.interrupted
+    result.error = report.error
     return result
-
-
-def _missing_rate(store, spec: TrialSpec) -> bool:
-    return store.missing_rate(spec.key())

@@ -1,0 +1,260 @@
+"""The local executor: workers on this machine that claim trials from the store and run them.
+
+A worker claims a trial with a lease (:meth:`ResultStore.claim`), trains it
+and writes its record, until no trial is left; trials held by live workers of
+other sweeps are waited for, and stale ones taken over. One worker runs in
+the calling process. ``--trials-per-device K`` starts K worker processes per
+device instead (spawned, so CUDA and OpenMP start clean) and splits the
+CPU threads between them, so that one GPU trains K small models at once.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Sequence
+
+from .._codec.registry import default_threads
+from .._extras import require
+from ..errors import DataError, StoreError, TrialError
+from .progress import log_stderr, progress_bar, summary_line
+from .runners import TrainOptions, runner_for
+from .spec import TrialSpec
+from .store import Heartbeat, Owner, ResultStore
+from .trial import DataCache, check_source, run_trial, save_weights
+
+__all__ = ["WorkerPlan", "WorkerReport", "run_worker", "run_local", "timing_from_env"]
+
+
+def timing_from_env() -> dict[str, float]:
+    """Lease timing: ``HELMHOLTZ_LEASE_STALE_S`` (120), ``HELMHOLTZ_HEARTBEAT_S`` (10), ``HELMHOLTZ_POLL_S`` (2)."""
+    def value(name: str, default: float) -> float:
+        text = os.environ.get(name)
+        if not text:
+            return default
+        try:
+            v = float(text)
+        except ValueError:
+            raise ValueError(f"{name} must be a number of seconds; got {text!r}") from None
+        if v <= 0:
+            raise ValueError(f"{name} must be > 0; got {text!r}")
+        return v
+
+    return {"stale_after": value("HELMHOLTZ_LEASE_STALE_S", 120.0), "heartbeat_s": value("HELMHOLTZ_HEARTBEAT_S", 10.0), "poll_s": value("HELMHOLTZ_POLL_S", 2.0)}
+
+
+@dataclass
+class WorkerPlan:
+    """What one worker does (plain values, so it crosses to a spawned process)."""
+
+    out: str
+    specs: list[dict]
+    run: str
+    data_dir: str | None
+    device: str = "cpu"
+    compile: bool = False
+    progress: bool | None = None
+    num_threads: int | None = None
+    stale_after: float = 120.0
+    heartbeat_s: float = 10.0
+    poll_s: float = 2.0
+    name: str = "worker"
+
+
+@dataclass
+class WorkerReport:
+    """What workers did: keys trained, failed, kept for later, recovered; whether they were stopped."""
+
+    ran: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
+    interrupted: bool = False
+    error: str | None = None
+
+    def merge(self, other: "WorkerReport") -> None:
+        self.ran += other.ran
+        self.failed += [tuple(f) for f in other.failed]  # type: ignore[misc]
+        self.pending += other.pending
+        self.recovered += other.recovered
+        self.interrupted |= other.interrupted
+        self.error = self.error or other.error
+
+
+def run_worker(
+    plan: WorkerPlan, *, log: Callable[[str], None] = log_stderr, on_finished: Callable[[dict], None] | None = None, cache: DataCache | None = None
+) -> WorkerReport:
+    """Claim and run trials of ``plan`` until none is left; returns what was done.
+
+    Trial failures (a diverged loss, a CUDA out-of-memory error) are recorded
+    in the lease and reported; the worker goes on with the next trial. Any
+    other error (bad data, an unwritable store) stops it and propagates.
+    Ctrl-C stops it after giving the running trial back.
+    """
+    torch = require("torch", purpose="helmholtz sweep")
+    if plan.num_threads:
+        torch.set_num_threads(plan.num_threads)
+    specs = [TrialSpec(**d) for d in plan.specs]
+    by_key = {s.key(): s for s in specs}
+    keys = list(by_key)
+    owner = Owner(run=plan.run)
+    options = TrainOptions(device=plan.device, compile=plan.compile, progress=plan.progress, num_threads=plan.num_threads)
+    report = WorkerReport()
+    cache = cache if cache is not None else DataCache()
+    checked: set[tuple] = set()
+    with ResultStore(plan.out) as store, Heartbeat(store.path, owner, plan.heartbeat_s):
+        report.recovered = list(store.recovered)
+        out_dir = store.path.parent
+        said_waiting = False
+        try:
+            while True:
+                key = store.claim(keys, owner, stale_after=plan.stale_after)
+                if key is None:
+                    blockers = store.blockers(keys, owner, stale_after=plan.stale_after)
+                    if not blockers:
+                        break
+                    if not said_waiting:
+                        who = sorted({f"pid {b['pid']} on {b['host']}" for b in blockers})
+                        log(f"waiting for {len(blockers)} trial(s) being trained by {', '.join(who)}")
+                        said_waiting = True
+                    time.sleep(plan.poll_s)
+                    continue
+                said_waiting = False
+                spec = by_key[key]
+                try:
+                    ds, source = cache.data(spec, plan.data_dir)
+                    if spec.data_group() not in checked:
+                        check_source(store.path, spec.data_group(), source, store.source_fingerprints(*spec.data_group()))
+                        runner_for(spec.dataset).check_data(ds, [s.level for s in specs if s.data_group() == spec.data_group()])
+                        checked.add(spec.data_group())
+                    record = run_trial(spec, ds, options, prepared=cache.prepare(spec, options), source=source)
+                    record["owner"] = owner.id
+                    save_weights(out_dir, record)
+                except StoreError:
+                    raise
+                except (TrialError, RuntimeError) as exc:  # this trial failed (diverged, out of memory): go on
+                    why = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                    store.mark_failed(key, owner, why)
+                    report.failed.append((key, why))
+                    log(f"failed: {key}: {why}")
+                    continue
+                except BaseException:
+                    store.release(key, owner)
+                    raise
+                stored, pending = store.add_or_keep(record, owner)
+                if pending is not None:
+                    report.pending.append(str(pending))
+                    log(f"could not write {key} to {store.path}; the finished result is kept in {pending} and the next run records it")
+                elif stored:
+                    report.ran.append(key)
+                    log(summary_line(record))
+                    if on_finished is not None:
+                        on_finished(record)
+        except KeyboardInterrupt:
+            report.interrupted = True
+    return report
+
+
+def _worker_entry(plan_dict: dict, queue: Any) -> None:
+    """Body of a spawned worker: run, and send the report (or the error) back."""
+    plan = WorkerPlan(**plan_dict)
+    try:
+        report = run_worker(plan, log=lambda line: log_stderr(f"[{plan.name}] {line}"))
+    except KeyboardInterrupt:
+        report = WorkerReport(interrupted=True)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which prints it and fails the sweep
+        report = WorkerReport(error=f"{type(exc).__name__}: {exc}")
+        if not isinstance(exc, (DataError, StoreError, ValueError, TypeError, ImportError)):
+            report.error += "\n" + traceback.format_exc()
+    queue.put(asdict(report))
+
+
+def _devices(device: str) -> list[str]:
+    if device.startswith("cuda") and ":" not in device:
+        import torch
+
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())] or ["cuda:0"]
+    return [device]
+
+
+def run_local(
+    specs: Sequence[TrialSpec],
+    out: str | os.PathLike,
+    *,
+    run: str,
+    data_dir: str | None,
+    device: str,
+    trials_per_device: int = 1,
+    compile: bool = False,
+    progress: bool | None = None,
+    total: int,
+    already_done: int,
+    log: Callable[[str], None] = log_stderr,
+    cache: DataCache | None = None,
+) -> WorkerReport:
+    """Run ``specs`` with ``trials_per_device`` workers per device (one in this process when that makes one).
+
+    ``device="cuda"`` means every visible GPU; ``"cuda:N"`` one of them. ``cache``
+    holds data the caller loaded already (used by an in-process worker).
+    """
+    timing = timing_from_env()
+    devices = _devices(device)
+    slots = [(dev, j) for dev in devices for j in range(trials_per_device)]
+    cores = default_threads()
+    threads = max(1, cores // len(slots)) if len(slots) > 1 else None
+    plans = [
+        WorkerPlan(out=str(out), specs=[s.to_dict() for s in specs], run=run, data_dir=data_dir, device=dev, compile=compile,
+                   progress=progress if len(slots) == 1 else False, num_threads=threads, name=f"{dev}#{j}", **timing)
+        for dev, j in slots
+    ]
+    bar = progress_bar(total, "sweep", progress, leave=True, position=0)
+    bar.update(already_done)
+    try:
+        if len(plans) == 1:
+            return run_worker(plans[0], log=lambda line: bar.write(line, file=sys.stderr), on_finished=lambda record: bar.update(1), cache=cache)
+        return _run_processes(plans, out, [s.key() for s in specs], bar, log)
+    finally:
+        bar.close()
+
+
+def _run_processes(plans: list[WorkerPlan], out: Any, keys: list[str], bar: Any, log: Callable[[str], None]) -> WorkerReport:
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_worker_entry, args=(asdict(p), queue), name=f"helmholtz-{p.name}") for p in plans]
+    report = WorkerReport()
+    for p in procs:
+        p.start()
+    received = 0
+    wanted = set(keys)
+    shown = 0
+    try:
+        with ResultStore(out, readonly=True) as watch:
+            while received < len(procs):
+                try:
+                    report.merge(WorkerReport(**queue.get(timeout=1.0)))
+                    received += 1
+                except Exception:  # noqa: BLE001 - queue.Empty: nobody finished in the last second
+                    if not any(p.is_alive() for p in procs) and queue.empty():
+                        break
+                done = len(wanted & watch.finished_keys())
+                if done > shown:
+                    bar.update(done - shown)
+                    shown = done
+    except KeyboardInterrupt:
+        report.interrupted = True
+        for p in procs:
+            p.join(timeout=30)  # they got the Ctrl-C too and give their trials back
+    finally:
+        for p in procs:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=5)
+        lost = [p.name for p in procs if p.exitcode not in (0, None) and p.exitcode < 0]
+        if lost and not report.interrupted:
+            report.error = report.error or f"worker(s) {', '.join(lost)} died (signal); their trials go to the next run"
+    return report

@@ -1,0 +1,192 @@
+"""One trial from data to record: load, compress, train, fingerprint, and keep the weights.
+
+These functions are shared by every executor (in-process, worker processes,
+Ray tasks); none of them touches the results database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from ..data import get_spec, resolve_data_dir
+from ..errors import DataError
+from .fingerprint import array_sha256, code_fingerprint, device_name, recipe_json
+from .runners import Prepared, TrainOptions, runner_for
+from .spec import TrialSpec
+from .store import COLUMNS
+
+__all__ = ["load_trial_data", "source_sha256", "check_source", "run_trial", "save_weights", "load_weights", "MODELS_DIR", "DataCache"]
+
+#: Folder of the output folder where each trial's final weights are kept.
+MODELS_DIR = "models"
+
+
+def load_trial_data(dataset: str, data_dir: Any, train_subset: int | None, test_subset: int | None, download: bool = False) -> Any:
+    """The data set (subset) the trials of one group train on.
+
+    Raises
+    ------
+    DataError
+        If the files are missing or unusable, or a subset is larger than its split.
+    """
+    spec = get_spec(dataset)
+    root = data_dir if (download and data_dir is not None) else str(resolve_data_dir(data_dir))
+    full = spec.loader(root, download=True) if download and spec.downloadable else spec.loader(root)
+    if train_subset is None and test_subset is None:
+        return full
+    return full.subset(train_subset, test_subset)
+
+
+def source_sha256(ds: Any) -> str:
+    """SHA-256 of a loaded data set (subset) before any compression: its images or clips, labels and split."""
+    if hasattr(ds, "x_train"):
+        return array_sha256([ds.x_train, ds.y_train, ds.x_test, ds.y_test])
+    return array_sha256([list(ds.waveforms), ds.labels, ds.is_test])
+
+
+def check_source(where: Any, group: tuple, sha: str, stored: set[str]) -> None:
+    """Refuse data that differs from what the finished trials of its group were trained on.
+
+    Raises
+    ------
+    DataError
+        When ``stored`` (the source fingerprints already in the database at
+        ``where``) is not empty and does not hold ``sha``.
+    """
+    if stored and sha not in stored:
+        dataset, tr, te = group
+        raise DataError(
+            f"the data of {dataset!r} (train_subset={tr}, test_subset={te}) is not what the finished trials in {where} were trained on "
+            f"(source SHA-256 now {sha[:16]}..., stored {', '.join(s[:16] + '...' for s in sorted(stored))}). Resuming would mix two "
+            "data sets under one name: restore the original data, or start a new --out"
+        )
+
+
+class DataCache:
+    """The last data set and the last prepared level of a worker, so seeds and models share them."""
+
+    def __init__(self) -> None:
+        self.group: tuple | None = None
+        self.dataset: Any = None
+        self.source_sha256: str | None = None
+        self.level_key: tuple | None = None
+        self.prepared: Prepared | None = None
+
+    def data(self, spec: TrialSpec, data_dir: Any, download: bool = False) -> tuple[Any, str]:
+        """The data set of ``spec``'s group and its source fingerprint (loaded once per group)."""
+        group = spec.data_group()
+        if group != self.group:
+            self.dataset = self.prepared = self.level_key = None
+            self.dataset = load_trial_data(spec.dataset, data_dir, spec.train_subset, spec.test_subset, download)
+            self.source_sha256 = source_sha256(self.dataset)
+            self.group = group
+        return self.dataset, self.source_sha256
+
+    def prepare(self, spec: TrialSpec, options: TrainOptions) -> Prepared:
+        """The data of ``spec`` compressed at its level (once per group and level)."""
+        key = (spec.data_group(), spec.level, options.device)
+        if key != self.level_key:
+            self.prepared = None  # free the previous level's device memory first
+            self.prepared = runner_for(spec.dataset).prepare(self.dataset, spec.level, options)
+            self.level_key = key
+        assert self.prepared is not None
+        return self.prepared
+
+
+def run_trial(spec: TrialSpec, dataset: Any, options: TrainOptions, *, prepared: Prepared | None = None, source: str | None = None) -> dict:
+    """Compress (unless ``prepared`` is given), train and evaluate one trial; return its record.
+
+    The record has the columns of :data:`helmholtz.experiments.store.COLUMNS`
+    and, under ``"state"``, the final weights (removed by :func:`save_weights`
+    before storing). Nothing is written anywhere.
+    """
+    runner = runner_for(spec.dataset)
+    t0 = time.perf_counter()
+    if prepared is None:
+        runner.check_data(dataset, [spec.level])
+        prepared = runner.prepare(dataset, spec.level, options)
+    result = runner.train(spec, dataset, prepared, options)
+    record: dict[str, Any] = {k: v for k, v in spec.to_dict().items()}
+    record["key"] = spec.key()
+    record.update({k: v for k, v in prepared.rate.items() if k in COLUMNS})
+    extra = dict(result.pop("extra", None) or {})
+    for k, v in result.items():
+        if k in COLUMNS or k == "state":
+            record[k] = v
+        else:
+            extra[k] = v
+    record.update(code_fingerprint())
+    record.update(
+        source_sha256=source if source is not None else source_sha256(dataset),
+        data_sha256=prepared.data_sha256,
+        recipe_json=recipe_json({**runner.describe_recipe(spec, dataset), "compile": bool(options.compile)}),
+        device=device_name(options.device),
+        host=socket.gethostname(),
+        compress_time_s=prepared.compress_time_s,
+        wall_time_s=time.perf_counter() - t0,
+        extra=extra or None,
+    )
+    return record
+
+
+def _weights_name(key: str) -> str:
+    return f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.pt"
+
+
+def save_weights(out: str | os.PathLike, record: dict) -> dict:
+    """Move ``record["state"]`` into ``OUT/models/<hash>.pt`` (written atomically); set ``weights`` and ``weights_sha256``.
+
+    The file is read back by :func:`load_weights` with ``weights_only=True``,
+    which never runs code from the file.
+    """
+    import torch
+
+    state = record.pop("state", None)
+    if state is None:
+        return record
+    folder = Path(out) / MODELS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    data = buf.getvalue()
+    path = folder / _weights_name(record["key"])
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    record["weights"] = f"{MODELS_DIR}/{path.name}"
+    record["weights_sha256"] = hashlib.sha256(data).hexdigest()
+    return record
+
+
+def load_weights(out: str | os.PathLike, record: dict) -> dict:
+    """The final weights of a stored trial, checked against the SHA-256 in its record.
+
+    Raises
+    ------
+    DataError
+        If the file is missing, changed since it was written, or not a weights file.
+    """
+    import torch
+
+    if not record.get("weights"):
+        raise DataError(f"trial {record.get('key')!r} has no stored weights (it was trained by an older helmholtz)")
+    path = Path(out) / record["weights"]
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"the weights of trial {record.get('key')!r} are missing: {path} ({exc})") from exc
+    if record.get("weights_sha256") and hashlib.sha256(data).hexdigest() != record["weights_sha256"]:
+        raise DataError(f"{path} changed since trial {record.get('key')!r} wrote it (SHA-256 differs); retrain it in a new --out")
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling error means a foreign file
+        raise DataError(f"{path} is not a helmholtz weights file ({type(exc).__name__}: {exc})") from exc
