@@ -5,8 +5,8 @@ expands it, and turns every failure of the format libraries (``zipfile``,
 ``gzip``/``zlib``, ``tarfile``, ``pickle``, Pillow) into a
 :class:`helmholtz.errors.DataError` that names the file and what was expected.
 
-Limits
-------
+Two limits apply, each set by an environment variable:
+
 ``HELMHOLTZ_MAX_BYTES``
     The most bytes one data file may expand to when read: the arrays read
     from one ``.npz`` (their declared sizes together), one gunzipped file,
