@@ -380,3 +380,13 @@ def test_corrupt_audio_file_is_a_data_error_naming_it(tmp_path):
     _wav(tmp_path / "b" / "ok.wav", 100)
     with pytest.raises(DataError, match=r"bad\.wav"):
         data.load_audio_folder(tmp_path)
+
+
+def test_npz_with_a_damaged_compression_method_is_a_data_error(tmp_path):
+    _cifar_npz(tmp_path / "cifar10.npz", compressed=True)
+    raw = bytearray((tmp_path / "cifar10.npz").read_bytes())
+    at = raw.rfind(b"PK\x01\x02")  # the last central-directory entry: its compression method field
+    raw[at + 10 : at + 12] = (99).to_bytes(2, "little")
+    (tmp_path / "cifar10.npz").write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=r"cifar10\.npz.*NotImplementedError"):
+        data.load_cifar10(tmp_path)

@@ -525,8 +525,8 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = Fa
 _GRAY_MODES = ("1", "L", "LA", "La")
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 # Pillow's errors for unreadable images: UnidentifiedImageError and "truncated" are OSErrors, a
-# broken PNG chunk is a SyntaxError; the rest come from damaged headers.
-_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, TypeError, IndexError, KeyError, struct.error, zlib.error)
+# broken PNG chunk is a SyntaxError; the rest come from damaged headers and unsupported features.
+_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, TypeError, IndexError, KeyError, struct.error, zlib.error, NotImplementedError)
 
 
 def _rawmode(im: Any) -> str:

@@ -31,6 +31,7 @@ import io
 import os
 import pickle
 import tarfile
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -122,6 +123,10 @@ def check_expanded_size(nbytes: int, path: Any, what: str = "its contents") -> N
 
 
 # ---------------------------------------------------------------- .npz
+# NumPy parses a .npy header as a Python literal: a damaged one fails in the tokenizer or the parser.
+_NPY_HEADER_ERRORS = (ValueError, SyntaxError, TypeError, KeyError, IndexError, tokenize.TokenError)
+
+
 def _npy_declared_bytes(fp: Any) -> int:
     """Bytes the array of an ``.npy`` stream declares in its header (read from the header only)."""
     version = np.lib.format.read_magic(fp)
@@ -177,7 +182,7 @@ def read_npz(path: Any, keys: Sequence[str], optional: Sequence[str] = (), what:
                 with zf.open(info) as fp:
                     try:
                         nbytes = _npy_declared_bytes(fp)
-                    except ValueError as exc:
+                    except _NPY_HEADER_ERRORS as exc:
                         raise DataError(f"{what}: array {key} in {str(path)!r} has a bad .npy header ({exc})") from exc
                     held = info.file_size - fp.tell()
                 if nbytes > held:
@@ -188,7 +193,8 @@ def read_npz(path: Any, keys: Sequence[str], optional: Sequence[str] = (), what:
             return {k: z[k] for k in wanted}
     except DataError:
         raise
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, KeyError, MemoryError) as exc:
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, KeyError, MemoryError, NotImplementedError) as exc:
+        # NotImplementedError: zipfile's answer to a damaged compression method or version field
         raise DataError(f"{what}: {str(path)!r} is not a readable .npz file, truncated or corrupt ({type(exc).__name__}: {exc}); expected {expected}") from exc
 
 
