@@ -1,7 +1,7 @@
 """Data sets for the experiments: CIFAR-10, MNIST, image folders, FSDD and audio folders.
 
-Every loader returns a :class:`Dataset` of uint8 channels-last images
-``(N, H, W, C)`` and int64 labels, train and test. Sources, tried in order:
+Image loaders return a :class:`Dataset` of uint8 channels-last images and
+int64 labels, train and test. Sources, tried in order:
 
 CIFAR-10
     ``cifar10.npz`` (arrays ``x_train, y_train, x_test, y_test``), the official
@@ -13,14 +13,37 @@ MNIST
     ``.gz``), whose MD5s are checked; ``download=True`` fetches them.
 Folder
     ``ROOT/train/<class>/*`` and ``ROOT/test/<class>/*`` (or just
-    ``ROOT/<class>/*``, split deterministically), any format Pillow reads.
-
-The data folder is the ``data_dir`` argument, else the ``HELMHOLTZ_DATA``
-environment variable. Nothing is downloaded unless asked for.
+    ``ROOT/<class>/*``, split deterministically), any format Pillow reads
+    (:func:`read_image` gives the pixel rules: 16-bit samples keep their
+    high byte). Mixed sizes give a *ragged* data set (lists of arrays,
+    ``Dataset.is_uniform`` False); ``size=(H, W)`` resizes or centre-crops
+    every image to one size, and :meth:`Dataset.require_uniform_size` is
+    what training calls first.
 
 Audio data sets (:class:`AudioDataset`): ``fsdd`` (the Free Spoken Digit
 Dataset from ``fsdd.npz``, official split) and ``audio-folder``
 (``ROOT/<class>/**/*.wav|flac``).
+
+Validation happens once, as a data set is loaded or built. A bad file is a
+:class:`DataError` that names it and says what was expected; a bad argument
+is a ``TypeError``/``ValueError`` naming the argument:
+
+* labels are integers in ``0 .. len(classes) - 1``; float labels are
+  refused, never truncated, and so are negative ones;
+* a subset larger than its split is an error, not "all of it";
+* a folder that would leave a class without training images, or the test
+  set empty, is an error, and so is a class found only under ``test/``;
+* CIFAR pickles are read by an unpickler that resolves only NumPy's array
+  reconstruction, so a crafted pickle runs nothing;
+* truncated or corrupt files (zip, gzip, tar, pickle, image, audio) are
+  reported as such;
+* nothing expands past ``HELMHOLTZ_MAX_BYTES`` (:data:`DEFAULT_MAX_BYTES`,
+  4 GiB, per file) or ``HELMHOLTZ_MAX_IMAGE_PIXELS``
+  (:data:`DEFAULT_MAX_IMAGE_PIXELS`, Pillow's limit, per image): set them
+  in the environment to change the limits.
+
+The data folder is the ``data_dir`` argument, else the ``HELMHOLTZ_DATA``
+environment variable. Nothing is downloaded unless asked for.
 
 Data sets are known by name through :func:`get_spec` / :func:`load_dataset`;
 a package adds its own with an entry point in the group
@@ -34,6 +57,8 @@ from ._data.audio import AUDIO_EXTENSIONS, AudioDataset, load_audio_folder, load
 from ._data.images import (
     CIFAR10_MD5,
     CIFAR10_URL,
+    FITS,
+    IMAGE_SUFFIXES,
     MNIST_FILES,
     Dataset,
     download_cifar10,
@@ -42,17 +67,25 @@ from ._data.images import (
     load_image_folder,
     load_mnist,
     load_npz,
+    read_image,
     subset_indices,
 )
 from ._data.paths import ENV_VAR, find_data_file, resolve_data_dir
 from ._data.registry import DatasetSpec, dataset_names, get_spec, load_dataset, register_dataset
+from ._data.safety import DEFAULT_MAX_BYTES, DEFAULT_MAX_IMAGE_PIXELS, MAX_BYTES_ENV, MAX_IMAGE_PIXELS_ENV, max_bytes, max_image_pixels
 from .errors import DataError
 
 __all__ = [
     "AUDIO_EXTENSIONS",
     "CIFAR10_MD5",
     "CIFAR10_URL",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_IMAGE_PIXELS",
     "ENV_VAR",
+    "FITS",
+    "IMAGE_SUFFIXES",
+    "MAX_BYTES_ENV",
+    "MAX_IMAGE_PIXELS_ENV",
     "MNIST_FILES",
     "AudioDataset",
     "DataError",
@@ -70,7 +103,10 @@ __all__ = [
     "load_image_folder",
     "load_mnist",
     "load_npz",
+    "max_bytes",
+    "max_image_pixels",
     "read_audio",
+    "read_image",
     "register_dataset",
     "resolve_data_dir",
     "stratified_test_mask",

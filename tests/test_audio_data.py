@@ -62,6 +62,73 @@ def test_missing_data_files_raise_data_error_naming_the_file(tmp_path, monkeypat
         find_data_file("fsdd.npz", 3)
 
 
+def write_fsdd(path, n: int = 30, compressed: bool = True, **override) -> dict:
+    """A small fsdd.npz of the real file's layout: n clips, takes 0..n//10 - 1 of each digit."""
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(40, 90, n).astype(np.int32)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    arrays = {
+        "audio": rng.integers(-3000, 3000, int(lengths.sum())).astype(np.int16),
+        "offsets": offsets,
+        "lengths": lengths,
+        "labels": (np.arange(n) % 10).astype(np.uint8),
+        "speaker": (np.arange(n) % 3).astype(np.uint8),
+        "index": (np.arange(n) // 10).astype(np.uint8) * 3,  # takes 0, 3, 6: two of three are test
+        "sample_rate": np.int32(8000),
+        "filenames": np.array([f"{i % 10}_s_{i // 10}.wav" for i in range(n)]),
+    }
+    arrays.update(override)
+    (np.savez_compressed if compressed else np.savez)(path, **arrays)
+    return arrays
+
+
+def test_fsdd_loader_on_a_small_file(tmp_path):
+    arrays = write_fsdd(tmp_path / "fsdd.npz")
+    ds = load_fsdd(tmp_path)
+    assert len(ds) == 30 and ds.sample_rate == 8000 and ds.source == str(tmp_path / "fsdd.npz")
+    np.testing.assert_array_equal(ds.is_test, arrays["index"] <= 4)
+    np.testing.assert_array_equal(ds.waveforms[7], arrays["audio"][arrays["offsets"][7] : arrays["offsets"][7] + arrays["lengths"][7]])
+    assert ds.labels.dtype == np.int64 and ds.labels.tolist() == list(np.arange(30) % 10)
+
+
+def test_truncated_fsdd_npz_is_a_data_error_naming_the_file(tmp_path):
+    write_fsdd(tmp_path / "fsdd.npz")
+    raw = (tmp_path / "fsdd.npz").read_bytes()
+    for keep in (len(raw) // 3, len(raw) - 40):
+        (tmp_path / "fsdd.npz").write_bytes(raw[:keep])
+        with pytest.raises(DataError, match=r"fsdd\.npz.*not a readable \.npz file, truncated or corrupt"):
+            load_fsdd(tmp_path)
+
+
+def test_fsdd_float_labels_are_refused(tmp_path):
+    write_fsdd(tmp_path / "fsdd.npz", labels=(np.arange(30) % 10).astype(np.float64))
+    with pytest.raises(DataError, match=r"fsdd\.npz.*labels must be integers"):
+        load_fsdd(tmp_path)
+
+
+def test_fsdd_with_wrong_arrays_is_refused_naming_the_file(tmp_path):
+    write_fsdd(tmp_path / "fsdd.npz", labels=(np.arange(30) % 11).astype(np.uint8))
+    with pytest.raises(DataError, match=r"fsdd\.npz.*labels outside 0\.\.9"):
+        load_fsdd(tmp_path)
+    write_fsdd(tmp_path / "fsdd.npz", lengths=np.full(30, 10**6, np.int32))
+    with pytest.raises(DataError, match=r"fsdd\.npz.*clips run past the end of audio"):
+        load_fsdd(tmp_path)
+    write_fsdd(tmp_path / "fsdd.npz", audio=np.zeros(3000, np.float32))
+    with pytest.raises(DataError, match=r"fsdd\.npz.*1-D int16"):
+        load_fsdd(tmp_path)
+    arrays = write_fsdd(tmp_path / "fsdd.npz")
+    np.savez(tmp_path / "fsdd.npz", **{k: v for k, v in arrays.items() if k != "speaker"})
+    with pytest.raises(DataError, match=r"fsdd\.npz.*lacks array\(s\) speaker"):
+        load_fsdd(tmp_path)
+
+
+def test_audio_dataset_refuses_a_mask_that_is_not_boolean():
+    with pytest.raises(DataError, match="is_test must be a boolean mask"):
+        AudioDataset([np.zeros(3, np.int16)], [0], [0.0], 8000)
+    with pytest.raises(TypeError, match="sample_rate"):
+        AudioDataset([np.zeros(3, np.int16)], [0], [False], 8000.0)
+
+
 # ------------------------------------------------------------------ folders of files
 def write_wav(path, x: np.ndarray, sr: int) -> None:
     x = np.asarray(x, np.int16)
@@ -160,6 +227,25 @@ def test_load_audio_folder_errors(tmp_path):
         load_audio_folder(tmp_path, test_fraction=1.5)
     with pytest.raises(TypeError, match="root"):
         load_audio_folder([3])
+
+
+def test_audio_folder_split_that_leaves_a_class_without_training_clips_is_an_error(tmp_path):
+    for c, n in (("a", 3), ("b", 1)):
+        (tmp_path / c).mkdir()
+        for j in range(n):
+            write_wav(tmp_path / c / f"{j}.wav", np.zeros(100, np.int16), 8000)
+    with pytest.raises(DataError, match=r"every clip of class\(es\) b in the test set"):
+        load_audio_folder(tmp_path, test_fraction=0.6)
+
+
+def test_audio_folder_split_with_an_empty_test_set_is_an_error(tmp_path):
+    for c in ("a", "b"):
+        (tmp_path / c).mkdir()
+        write_wav(tmp_path / c / "0.wav", np.zeros(100, np.int16), 8000)
+        write_wav(tmp_path / c / "1.wav", np.zeros(100, np.int16), 8000)
+    with pytest.raises(DataError, match="leaves the test set empty"):
+        load_audio_folder(tmp_path, test_fraction=0.2)
+    assert int(load_audio_folder(tmp_path, test_fraction=0.5).is_test.sum()) == 2
 
 
 def test_stratified_mask_and_dataset_checks():

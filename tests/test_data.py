@@ -1,4 +1,6 @@
 import gzip
+import struct
+import zlib
 import hashlib
 import pickle
 import tarfile
@@ -116,18 +118,22 @@ def test_image_folder(tmp_path):
     # no train/test split: one folder per class, split per class
     flat = data.load_image_folder(tmp_path / "train", test_fraction=0.34)
     assert len(flat.y_train) + len(flat.y_test) == 6 and sorted(set(flat.y_test)) == [0, 1]
-    # mixed sizes are refused
-    Image.fromarray(np.zeros((9, 9, 3), np.uint8)).save(tmp_path / "train" / "cat" / "odd.png")
-    with pytest.raises(DataError, match="different shapes"):
-        data.load_image_folder(tmp_path)
+    assert ds.is_uniform and ds.image_shape == (8, 10, 3) and ds.source == str(tmp_path)
 
 
 def test_subset_is_fixed_and_validated():
     a = data.subset_indices(100, 10, 0)
     assert len(set(a.tolist())) == 10 and np.array_equal(a, data.subset_indices(100, 10, 0))
-    assert len(data.subset_indices(5, 10)) == 5
+    assert data.subset_indices(5, 5).tolist() == [0, 1, 2, 3, 4]  # the whole split is allowed
     with pytest.raises(ValueError, match="train_subset"):
         data.subset_indices(100, 0, name="train_subset")
+    with pytest.raises(TypeError, match="train_subset"):
+        data.subset_indices(100, 2.5, name="train_subset")
+
+
+def test_every_name_in_all_is_importable():
+    assert all(hasattr(data, name) for name in data.__all__)
+    assert {"Dataset", "read_image", "load_image_folder", "MAX_BYTES_ENV", "MAX_IMAGE_PIXELS_ENV"} <= set(data.__all__)
 
 
 def test_unknown_dataset():
@@ -148,3 +154,297 @@ def test_real_mnist(data_dir):
         pytest.skip("mnist.npz not in the data folder")
     ds = data.load_mnist(data_dir)
     assert ds.x_train.shape == (60000, 28, 28, 1) and ds.y_test[:5].tolist() == [7, 2, 1, 0, 4]
+
+
+# ------------------------------------------------------------------ labels
+def _npz(path, y_train, y_test, shape=(32, 32, 3)):
+    np.savez(path, x_train=np.zeros((len(y_train), *shape), np.uint8), y_train=np.asarray(y_train),
+             x_test=np.zeros((len(y_test), *shape), np.uint8), y_test=np.asarray(y_test))
+
+
+def test_float_labels_are_refused_not_truncated(tmp_path):
+    _npz(tmp_path / "cifar10.npz", np.array([0.0, 2.7, 3.0, 1.0]), np.array([1, 2]))
+    with pytest.raises(DataError, match=r"cifar10\.npz.*y_train.*integers.*float64"):
+        data.load_cifar10(tmp_path)
+    with pytest.raises(DataError, match="y_test: labels must be integers"):
+        data.Dataset(np.zeros((1, 4, 4, 3), np.uint8), np.array([0]), np.zeros((1, 4, 4, 3), np.uint8), np.array([1.0]))
+    with pytest.raises(DataError, match="labels must be integers"):
+        data.Dataset(np.zeros((1, 4, 4, 3), np.uint8), np.array([True]), np.zeros((1, 4, 4, 3), np.uint8), np.array([1]))
+    with pytest.raises(DataError, match="labels must be integers"):
+        data.AudioDataset([np.zeros(3, np.int16)], [1.5], [False], 8000)
+
+
+def test_negative_and_out_of_range_labels_are_refused(tmp_path):
+    _npz(tmp_path / "cifar10.npz", np.array([0, 10, 3, 1]), np.array([1, 2]))
+    with pytest.raises(DataError, match=r"cifar10\.npz.*y_train: labels outside 0\.\.9"):
+        data.load_cifar10(tmp_path)
+    _npz(tmp_path / "cifar10.npz", np.array([0, 1]), np.array([-1, 2], np.int8))
+    with pytest.raises(DataError, match=r"cifar10\.npz.*y_test: labels must be >= 0"):
+        data.load_cifar10(tmp_path)
+    with pytest.raises(DataError, match="labels outside 0..1"):
+        data.AudioDataset([np.zeros(3, np.int16)], [2], [False], 8000, classes=("a", "b"))
+
+
+def test_labels_must_be_one_per_image(tmp_path):
+    _npz(tmp_path / "cifar10.npz", np.array([[0], [1]]), np.array([1, 2]))  # keras-style (N, 1): refused, not squeezed
+    with pytest.raises(DataError, match=r"y_train: expected one label per example, shape \(2,\)"):
+        data.load_cifar10(tmp_path)
+
+
+def test_mnist_idx_labels_out_of_range_name_the_file(tmp_path, monkeypatch):
+    arrays = {
+        "train-images-idx3-ubyte": np.zeros((2, 28, 28)),
+        "train-labels-idx1-ubyte": np.array([1, 12]),
+        "t10k-images-idx3-ubyte": np.zeros((1, 28, 28)),
+        "t10k-labels-idx1-ubyte": np.array([3]),
+    }
+    for name, arr in arrays.items():
+        (tmp_path / name).write_bytes(_idx(arr))
+    with pytest.raises(DataError, match=r"train-labels-idx1-ubyte.*labels outside 0\.\.9"):
+        data.load_mnist(tmp_path, verify=False)
+
+
+def test_cifar_pickle_float_labels_are_refused(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    _write_cifar_batches(folder, np.random.default_rng(0))
+    (folder / "data_batch_3").write_bytes(pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1.0, 2.5]}))
+    with pytest.raises(DataError, match="data_batch_3.*labels must be integers"):
+        data.load_cifar10(tmp_path)
+
+
+# ------------------------------------------------------------------ subsets
+def test_subset_larger_than_split_is_an_error(tmp_path):
+    ds = data.Dataset(np.zeros((6, 4, 4, 1), np.uint8), np.arange(6) % 2, np.zeros((3, 4, 4, 1), np.uint8), np.arange(3) % 2)
+    with pytest.raises(ValueError, match=r"train_subset=999999 is larger than the train split, which holds 6"):
+        ds.subset(999999)
+    with pytest.raises(ValueError, match=r"test_subset=4 is larger than the test split, which holds 3"):
+        ds.subset(None, 4)
+    assert len(ds.subset(6, 3).y_train) == 6  # exactly the split is fine
+    audio = data.AudioDataset([np.zeros(3, np.int16)] * 5, [0, 1, 0, 1, 0], [False, False, False, True, True], 8000)
+    with pytest.raises(ValueError, match=r"train_subset=4 is larger than the train split, which holds 3"):
+        audio.subset(4)
+    with pytest.raises(ValueError, match=r"test_subset=3 is larger than the test split, which holds 2"):
+        audio.subset(None, 3)
+    with pytest.raises(TypeError, match="train_subset"):
+        audio.subset("10")
+    assert len(audio.subset(3, 2)) == 5
+
+
+# ------------------------------------------------------------------ image folders
+def _png(path, arr):
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)
+
+
+def _folder(root, counts, shape=(6, 6, 3), seed=0):
+    """root/<class>/<i>.png with counts[class] random images."""
+    rng = np.random.default_rng(seed)
+    for cls, n in counts.items():
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            _png(root / cls / f"{i}.png", rng.integers(0, 256, shape, dtype=np.uint8))
+
+
+def test_folder_with_one_image_per_class_is_an_error(tmp_path):
+    _folder(tmp_path, {"a": 1, "b": 1, "c": 1})
+    with pytest.raises(DataError, match="every class .* has one image.*test set empty"):
+        data.load_image_folder(tmp_path)
+
+
+def test_automatic_split_leaves_every_class_a_training_image(tmp_path):
+    _folder(tmp_path, {"a": 2, "b": 5, "c": 1})
+    ds = data.load_image_folder(tmp_path, test_fraction=0.9)
+    assert np.bincount(ds.y_train, minlength=3).tolist() == [1, 1, 1]  # at most n - 1 of a class go to test
+    assert np.bincount(ds.y_test, minlength=3).tolist() == [1, 4, 0]  # a class of one image stays in training
+
+
+def test_folder_class_without_images_is_an_error(tmp_path):
+    _folder(tmp_path, {"a": 3, "b": 3})
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("not an image")
+    with pytest.raises(DataError, match="empty.*hold no images"):
+        data.load_image_folder(tmp_path)
+    (tmp_path / "empty" / "notes.txt").unlink()
+    (tmp_path / "empty").rmdir()
+    (tmp_path / ".hidden").mkdir()  # hidden folders are not classes
+    assert data.load_image_folder(tmp_path).classes == ("a", "b")
+
+
+def test_class_found_only_under_test_is_an_error(tmp_path):
+    _folder(tmp_path / "train", {"cat": 2, "dog": 2})
+    _folder(tmp_path / "test", {"cat": 1, "dog": 1, "owl": 1})
+    with pytest.raises(DataError, match="owl found only under"):
+        data.load_image_folder(tmp_path)
+
+
+def test_folder_with_an_empty_test_split_is_an_error(tmp_path):
+    _folder(tmp_path / "train", {"cat": 2, "dog": 2})
+    (tmp_path / "test" / "cat").mkdir(parents=True)
+    with pytest.raises(DataError, match="no test images.*empty"):
+        data.load_image_folder(tmp_path)
+
+
+def test_class_missing_from_test_split_is_allowed(tmp_path):
+    _folder(tmp_path / "train", {"cat": 2, "dog": 2})
+    _folder(tmp_path / "test", {"cat": 1})
+    ds = data.load_image_folder(tmp_path)
+    assert ds.classes == ("cat", "dog") and ds.y_test.tolist() == [0]
+
+
+def test_folder_with_train_but_no_test_is_an_error(tmp_path):
+    _folder(tmp_path / "train", {"cat": 2, "dog": 2})
+    with pytest.raises(DataError, match="has train/ but no test/"):
+        data.load_image_folder(tmp_path)
+
+
+def test_folder_arguments_are_checked():
+    with pytest.raises(ValueError, match="test_fraction"):
+        data.load_image_folder(".", test_fraction=1.0)
+    with pytest.raises(TypeError, match="test_fraction"):
+        data.load_image_folder(".", test_fraction="0.2")
+    with pytest.raises(TypeError, match="size"):
+        data.load_image_folder(".", size=32)
+    with pytest.raises(ValueError, match="size"):
+        data.load_image_folder(".", size=(0, 32))
+    with pytest.raises(ValueError, match="fit"):
+        data.load_image_folder(".", size=(32, 32), fit="stretch")
+    with pytest.raises(TypeError, match="size"):
+        data.read_image("any.png", size=(32.0, 32))
+
+
+def test_unreadable_image_names_the_file(tmp_path):
+    _folder(tmp_path, {"a": 2, "b": 2})
+    (tmp_path / "a" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    with pytest.raises(DataError, match=r"broken\.png.*not a readable image"):
+        data.load_image_folder(tmp_path)
+
+
+# ------------------------------------------------------------------ 16-bit and other pixel formats
+def _png16(path, arr):
+    """A real 16-bit PNG written by hand (Pillow cannot write 16-bit RGB): grayscale (H, W) or RGB (H, W, 3)."""
+    arr = np.asarray(arr, np.uint16)
+    colour_type = 2 if arr.ndim == 3 else 0
+    h, w = arr.shape[:2]
+    raw = b"".join(b"\x00" + arr[i].astype(">u2").tobytes() for i in range(h))
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+# values that tell the high byte from clipping (0x00FF -> 255) and from rescaling (0x12FF -> 19)
+SIXTEEN = np.array([[0x0000, 0x00FF, 0x0100, 0x12FF], [0x8000, 0xFF00, 0xFFFF, 0x7FFF]], np.uint16)
+
+
+def test_16_bit_grayscale_png_keeps_the_high_byte(tmp_path):
+    _png16(tmp_path / "a.png", SIXTEEN)
+    from PIL import Image
+
+    assert Image.open(tmp_path / "a.png").mode.startswith("I;16")  # it really is a 16-bit file
+    got = data.read_image(tmp_path / "a.png")
+    assert got.dtype == np.uint8 and got.tolist() == (SIXTEEN >> 8).tolist()
+    assert got.tolist() == [[0, 0, 1, 18], [128, 255, 255, 127]]
+
+
+def test_16_bit_rgb_png_keeps_the_high_byte(tmp_path):
+    rgb = np.stack([SIXTEEN, SIXTEEN[::-1], SIXTEEN[:, ::-1]], axis=-1)
+    _png16(tmp_path / "c" / "a.png", rgb)
+    _png16(tmp_path / "c" / "b.png", rgb)
+    ds = data.load_image_folder(tmp_path, test_fraction=0.5)
+    np.testing.assert_array_equal(ds.x_train[0], (rgb >> 8).astype(np.uint8))
+
+
+def test_32_bit_and_float_images_are_refused(tmp_path):
+    from PIL import Image
+
+    Image.fromarray(np.full((3, 4), 70000, np.int32)).save(tmp_path / "i.tif")
+    Image.fromarray(np.full((3, 4), 0.5, np.float32)).save(tmp_path / "f.tif")
+    with pytest.raises(DataError, match=r"i\.tif.*32-bit integer or float"):
+        data.read_image(tmp_path / "i.tif")
+    with pytest.raises(DataError, match=r"f\.tif.*32-bit integer or float"):
+        data.read_image(tmp_path / "f.tif")
+
+
+def test_grayscale_is_widened_when_the_folder_also_holds_colour(tmp_path):
+    _png(tmp_path / "a" / "0.png", np.full((4, 4), 7, np.uint8))
+    _png(tmp_path / "a" / "1.png", np.full((4, 4, 3), 9, np.uint8))
+    _png(tmp_path / "b" / "0.png", np.full((4, 4), 5, np.uint8))
+    _png(tmp_path / "b" / "1.png", np.full((4, 4), 6, np.uint8))
+    ds = data.load_image_folder(tmp_path, test_fraction=0.5)
+    assert ds.image_shape == (4, 4, 3)
+    assert sorted({int(v) for v in np.concatenate([ds.x_train, ds.x_test]).ravel()}) == [5, 6, 7, 9]
+
+
+# ------------------------------------------------------------------ mixed sizes
+def _mixed(root):
+    _png(root / "a" / "0.png", np.full((4, 6, 3), 10, np.uint8))
+    _png(root / "a" / "1.png", np.full((8, 8, 3), 20, np.uint8))
+    _png(root / "a" / "2.png", np.full((4, 6, 3), 30, np.uint8))
+    _png(root / "b" / "0.png", np.arange(60, dtype=np.uint8).reshape(5, 4, 3))
+    _png(root / "b" / "1.png", np.full((6, 10, 3), 50, np.uint8))
+
+
+def test_mixed_sizes_give_a_ragged_dataset(tmp_path):
+    _mixed(tmp_path)
+    ds = data.load_image_folder(tmp_path, test_fraction=0.4)
+    assert not ds.is_uniform
+    assert isinstance(ds.x_train, list) and isinstance(ds.x_test, list)
+    assert len(ds.x_train) == len(ds.y_train) == 3 and len(ds.x_test) == len(ds.y_test) == 2
+    assert ds.image_shapes == ((4, 6, 3), (5, 4, 3), (6, 10, 3), (8, 8, 3))
+    assert all(im.dtype == np.uint8 for im in ds.x_train + ds.x_test)
+    small = ds.subset(2, 1)
+    assert isinstance(small.x_train, list) and len(small.x_train) == 2 and len(small.x_test) == 1
+
+
+def test_require_uniform_size_says_how_to_get_one_size(tmp_path):
+    _mixed(tmp_path)
+    ds = data.load_image_folder(tmp_path, test_fraction=0.4)
+    with pytest.raises(DataError, match=r"4 different sizes \(4x6, 5x4, 6x10, 8x8\).*size=\(H, W\)"):
+        ds.require_uniform_size()
+    with pytest.raises(DataError, match="different sizes"):
+        ds.image_shape  # noqa: B018 - the property refuses as well
+    with pytest.raises(DataError, match="pass --image-size H,W"):
+        ds.require_uniform_size(how="pass --image-size H,W")
+    uniform = data.load_image_folder(tmp_path, test_fraction=0.4, size=(4, 4))
+    assert uniform.require_uniform_size() == (4, 4, 3) == uniform.image_shape
+
+
+def test_size_option_resizes_every_image_deterministically(tmp_path):
+    from PIL import Image
+
+    _mixed(tmp_path)
+    ds = data.load_image_folder(tmp_path, test_fraction=0.4, size=(5, 7))
+    again = data.load_image_folder(tmp_path, test_fraction=0.4, size=(5, 7))
+    assert ds.is_uniform and ds.x_train.shape == (3, 5, 7, 3) and ds.x_test.shape == (2, 5, 7, 3)
+    np.testing.assert_array_equal(ds.x_train, again.x_train)
+    # resized with Pillow's bicubic filter to (H, W) = (5, 7)
+    expect = np.asarray(Image.open(tmp_path / "b" / "0.png").resize((7, 5), Image.Resampling.BICUBIC))
+    both = np.concatenate([ds.x_train, ds.x_test])
+    assert any(np.array_equal(im, expect) for im in both)
+
+
+def test_size_option_crop_takes_the_centre(tmp_path):
+    img = np.arange(6 * 10 * 3, dtype=np.uint8).reshape(6, 10, 3)
+    _png(tmp_path / "a.png", img)
+    np.testing.assert_array_equal(data.read_image(tmp_path / "a.png", (3, 4), "crop"), img[1:4, 3:7])
+    with pytest.raises(DataError, match=r"a\.png' is 6x10, smaller than size=\(8, 8\).*fit='resize'"):
+        data.read_image(tmp_path / "a.png", (8, 8), "crop")
+
+
+def test_lists_of_one_size_are_stacked_and_arrays_of_two_sizes_refused():
+    x = [np.full((4, 4, 1), i, np.uint8) for i in range(3)]
+    ds = data.Dataset(x, [0, 1, 0], x[:1], [1])
+    assert ds.is_uniform and ds.x_train.shape == (3, 4, 4, 1) and ds.x_test.shape == (1, 4, 4, 1)
+    with pytest.raises(DataError, match="differ in shape.*pass lists"):
+        data.Dataset(np.zeros((1, 4, 4, 1), np.uint8), [0], np.zeros((1, 5, 5, 1), np.uint8), [0])
+    ragged = data.Dataset([np.zeros((4, 4, 1), np.uint8)], [0], [np.zeros((5, 5, 1), np.uint8)], [0])
+    assert not ragged.is_uniform
+    with pytest.raises(DataError, match="mix"):
+        data.Dataset([np.zeros((4, 4, 1), np.uint8)], [0], [np.zeros((5, 5, 3), np.uint8)], [0])
+    with pytest.raises(DataError, match=r"x_train\[0\] must be a uint8"):
+        data.Dataset([np.zeros((4, 4, 1), np.float32)], [0], [np.zeros((5, 5, 1), np.uint8)], [0])

@@ -11,6 +11,12 @@ length at one sample rate, integer labels, class names and a train/test mask.
   effect); stereo is mixed down to mono, other sample rates are resampled to
   one rate, and a stratified, seeded split is drawn.
 
+Both validate once, as they load (a violation is a
+:class:`~helmholtz.errors.DataError` naming the file): labels are integers
+in range (float labels are refused, never truncated), a truncated or corrupt
+``fsdd.npz`` or audio file is reported as such, and nothing decodes to more
+than ``HELMHOLTZ_MAX_BYTES`` (see :mod:`helmholtz._data.safety`).
+
 The data folder is ``data_dir``, else ``$HELMHOLTZ_DATA``.
 """
 
@@ -25,8 +31,11 @@ import numpy as np
 
 from .._audio.mp3 import resample, to_int16
 from .._extras import require
+from ..errors import DataError
+from .checks import check_subset_size, integer_labels
 from .paths import find_data_file, resolve_data_dir
 from .registry import DatasetSpec
+from .safety import MAX_BYTES_ENV, max_bytes, read_npz
 
 __all__ = [
     "AudioDataset",
@@ -50,9 +59,10 @@ class AudioDataset:
     waveforms : list of ndarray
         1-D int16 clips, any lengths.
     labels : ndarray
-        int64 ``(N,)``, indices into ``classes``.
+        int64 ``(N,)``, indices into ``classes``. Given labels must have an
+        integer dtype: float labels are refused, not truncated.
     is_test : ndarray
-        bool ``(N,)``.
+        bool ``(N,)``; a non-boolean mask is refused.
     sample_rate : int
         Hz, shared by all clips.
     classes : tuple of str
@@ -60,6 +70,18 @@ class AudioDataset:
     groups : ndarray or None
         Optional per-clip group (FSDD: speaker index).
     filenames : tuple of str
+    source : str
+        The file or folder the clips came from, named in error messages.
+
+    Raises
+    ------
+    TypeError
+        A waveform that is not a 1-D int16 array; a ``sample_rate`` that is not an int.
+    ValueError
+        Labels or mask of the wrong length; a ``sample_rate`` < 1.
+    DataError
+        Labels that are not integers, negative or outside the classes; a
+        mask that is not boolean.
     """
 
     waveforms: list
@@ -70,20 +92,29 @@ class AudioDataset:
     name: str = "audio"
     groups: np.ndarray | None = None
     filenames: tuple = field(default_factory=tuple)
+    source: str = ""
 
     def __post_init__(self) -> None:
         n = len(self.waveforms)
-        self.labels = np.asarray(self.labels, dtype=np.int64)
-        self.is_test = np.asarray(self.is_test, dtype=bool)
-        if self.labels.shape != (n,) or self.is_test.shape != (n,):
-            raise ValueError(f"{self.name}: labels and is_test must have one entry per waveform ({n}); got {self.labels.shape}, {self.is_test.shape}")
+        where = f"{self.name} ({self.source})" if self.source else self.name
+        labels, is_test = np.asarray(self.labels), np.asarray(self.is_test)
+        if labels.shape != (n,) or is_test.shape != (n,):
+            raise ValueError(f"{where}: labels and is_test must have one entry per waveform ({n}); got {labels.shape}, {is_test.shape}")
+        if is_test.dtype != np.bool_:
+            raise DataError(f"{where}: is_test must be a boolean mask; got dtype {is_test.dtype}")
+        if isinstance(self.sample_rate, bool) or not isinstance(self.sample_rate, (int, np.integer)):
+            raise TypeError(f"{where}: sample_rate must be an int (Hz); got {type(self.sample_rate).__name__}")
+        if self.sample_rate < 1:
+            raise ValueError(f"{where}: sample_rate must be >= 1 Hz; got {self.sample_rate}")
+        self.sample_rate = int(self.sample_rate)
         for i, w in enumerate(self.waveforms):
             if not isinstance(w, np.ndarray) or w.dtype != np.int16 or w.ndim != 1:
-                raise TypeError(f"{self.name}: waveform {i} must be a 1-D int16 array; got {getattr(w, 'dtype', type(w).__name__)}")
+                raise TypeError(f"{where}: waveform {i} must be a 1-D int16 array; got {getattr(w, 'dtype', type(w).__name__)}")
+        self.classes = tuple(self.classes)
+        self.labels = integer_labels(labels, n, f"{where}: labels", len(self.classes) if self.classes else None)
+        self.is_test = is_test
         if not self.classes:
             self.classes = tuple(str(i) for i in range(int(self.labels.max(initial=-1)) + 1))
-        if n and (self.labels.min() < 0 or self.labels.max() >= len(self.classes)):
-            raise ValueError(f"{self.name}: labels outside 0..{len(self.classes) - 1}")
 
     def __len__(self) -> int:
         return len(self.waveforms)
@@ -105,16 +136,23 @@ class AudioDataset:
         return float(sum(w.shape[0] for w in self.waveforms) / self.sample_rate)
 
     def subset(self, train: int | None = None, test: int | None = None, seed: int = 0) -> "AudioDataset":
-        """A smaller data set: ``train`` and ``test`` clips drawn at random (without replacement, seeded)."""
+        """A smaller data set: ``train`` and ``test`` clips drawn at random (without replacement, seeded).
+
+        Raises
+        ------
+        TypeError
+            If ``train`` or ``test`` is not an int or None.
+        ValueError
+            If one is < 1 or larger than its split: a subset larger than its
+            split is an error, never a silent "all of it".
+        """
         rng = np.random.default_rng(seed)
         keep = []
-        for mask, size, name in ((~self.is_test, train, "train"), (self.is_test, test, "test")):
+        for mask, size, name, split in ((~self.is_test, train, "train_subset", "train"), (self.is_test, test, "test_subset", "test")):
             idx = np.flatnonzero(mask)
-            if size is not None:
-                if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-                    raise ValueError(f"{name} must be a positive int or None; got {size!r}")
-                if size < idx.size:
-                    idx = np.sort(rng.choice(idx, size=int(size), replace=False))
+            size = check_subset_size(size, idx.size, name, split)
+            if size is not None and size < idx.size:
+                idx = np.sort(rng.choice(idx, size=size, replace=False))
             keep.append(idx)
         idx = np.sort(np.concatenate(keep))
         return AudioDataset(
@@ -126,6 +164,7 @@ class AudioDataset:
             self.name,
             None if self.groups is None else self.groups[idx],
             tuple(self.filenames[i] for i in idx) if self.filenames else (),
+            self.source,
         )
 
 
@@ -142,17 +181,43 @@ def load_fsdd(data_dir: str | os.PathLike | None = None) -> AudioDataset:
     AudioDataset
         3,000 int16 clips at 8 kHz, labels = spoken digit, classes ``"0"``..``"9"``,
         ``is_test`` = take 0-4 (300 test, 2,700 train), ``groups`` = speaker.
+
+    Raises
+    ------
+    DataError
+        Naming the file: it is missing, not a zip, truncated or corrupt,
+        would expand beyond ``HELMHOLTZ_MAX_BYTES``, lacks an array, or holds
+        arrays of the wrong dtype or shape (``audio`` int16 1-D; ``offsets``,
+        ``lengths``, ``index``, ``speaker`` integers, one per clip, clips
+        inside ``audio``; ``labels`` integers 0-9; ``sample_rate`` a positive
+        integer).
     """
     path = find_data_file("fsdd.npz", data_dir)
-    with np.load(path, allow_pickle=False) as z:
-        audio, offsets, lengths = z["audio"], z["offsets"], z["lengths"]
-        labels, index, speaker = z["labels"], z["index"], z["speaker"]
-        sr = int(z["sample_rate"])
-        filenames = tuple(str(f) for f in z["filenames"]) if "filenames" in z.files else ()
-    if audio.dtype != np.int16:
-        raise ValueError(f"{path}: audio must be int16; got {audio.dtype}")
-    waves = [audio[o : o + n] for o, n in zip(offsets.tolist(), lengths.tolist())]
-    return AudioDataset(waves, labels.astype(np.int64), index <= 4, sr, tuple(str(d) for d in range(10)), "fsdd", speaker.astype(np.int64), filenames)
+    z = read_npz(path, ("audio", "offsets", "lengths", "labels", "index", "speaker", "sample_rate"), ("filenames",), what="fsdd")
+    audio = z["audio"]
+    if audio.dtype != np.int16 or audio.ndim != 1:
+        raise DataError(f"fsdd: audio in {str(path)!r} must be 1-D int16; got {audio.dtype} {audio.shape}")
+    where = f"fsdd: {str(path)!r}"
+    if z["labels"].ndim != 1:
+        raise DataError(f"{where}: labels must be 1-D, one per clip; got shape {z['labels'].shape}")
+    n = z["labels"].shape[0]
+    labels = integer_labels(z["labels"], n, f"{where}: labels", 10)
+    offsets = integer_labels(z["offsets"], n, f"{where}: offsets")
+    lengths = integer_labels(z["lengths"], n, f"{where}: lengths")
+    index = integer_labels(z["index"], n, f"{where}: index (take number)")
+    speaker = integer_labels(z["speaker"], n, f"{where}: speaker")
+    if n and int((offsets + lengths).max()) > audio.shape[0]:
+        raise DataError(f"{where}: clips run past the end of audio ({audio.shape[0]} samples); the file is corrupt")
+    sr = z["sample_rate"]
+    if sr.shape != () or not np.issubdtype(sr.dtype, np.integer) or int(sr) < 1:
+        raise DataError(f"{where}: sample_rate must be a positive integer scalar; got {sr.dtype} {sr.shape}")
+    filenames = ()
+    if "filenames" in z:
+        if z["filenames"].shape != (n,) or z["filenames"].dtype.kind not in "US":
+            raise DataError(f"{where}: filenames must be {n} strings; got {z['filenames'].dtype} {z['filenames'].shape}")
+        filenames = tuple(str(f) for f in z["filenames"])
+    waves = [audio[o : o + k] for o, k in zip(offsets.tolist(), lengths.tolist())]
+    return AudioDataset(waves, labels, index <= 4, int(sr), tuple(str(d) for d in range(10)), "fsdd", speaker, filenames, str(path))
 
 
 def read_audio(path: str | os.PathLike, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
@@ -169,13 +234,41 @@ def read_audio(path: str | os.PathLike, sample_rate: int | None = None) -> tuple
     samples : ndarray
         1-D int16.
     rate : int
+
+    Notes
+    -----
+    The file is decoded in chunks and refused once its samples pass
+    ``HELMHOLTZ_MAX_BYTES`` (a FLAC bomb declares few bytes and decodes to
+    many), and before decoding when its header already declares more.
+
+    Raises
+    ------
+    DataError
+        Naming the file: not a readable audio file, truncated or corrupt, or
+        decoding beyond the limit.
     """
     miniaudio = require("miniaudio", purpose="reading audio files")
 
     path = str(path)
-    info = miniaudio.get_file_info(path)
-    decoded = miniaudio.decode_file(path, output_format=miniaudio.SampleFormat.SIGNED16, nchannels=1, sample_rate=info.sample_rate)
-    x = np.frombuffer(decoded.samples, dtype=np.int16).copy()
+    limit = max_bytes()
+    too_big = f"{path!r}: decodes to more than {limit:,} bytes, over the limit (a decompression bomb, or set {MAX_BYTES_ENV} higher if it is genuine)"
+    try:
+        info = miniaudio.get_file_info(path)
+        if info.num_frames * 2 > limit:
+            raise DataError(too_big)
+        chunks, total = [], 0
+        stream = miniaudio.stream_file(path, output_format=miniaudio.SampleFormat.SIGNED16, nchannels=1, sample_rate=info.sample_rate, frames_to_read=16384)
+        try:
+            for chunk in stream:
+                total += len(chunk) * 2
+                if total > limit:
+                    raise DataError(too_big)
+                chunks.append(np.frombuffer(chunk, dtype=np.int16))
+        finally:
+            stream.close()
+    except miniaudio.MiniaudioError as exc:
+        raise DataError(f"{path!r} is not a readable audio file, or it is truncated ({type(exc).__name__}: {exc})") from exc
+    x = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
     rate = int(info.sample_rate)
     if sample_rate is not None and int(sample_rate) != rate:
         x = to_int16(resample(x, rate, int(sample_rate)))
@@ -218,7 +311,8 @@ def load_audio_folder(
         Rate of the result; default the rate of the first file (files at other
         rates are resampled).
     test_fraction : float, optional
-        Share of each class put in the test set (seeded, stratified).
+        Share of each class put in the test set, in (0, 1) (seeded, stratified,
+        ``round(test_fraction * n_c)`` clips of class c).
     seed : int, optional
     classes : list of str, optional
         Use only these class folders, in this label order; default all, sorted.
@@ -229,7 +323,14 @@ def load_audio_folder(
     ------
     FileNotFoundError
         A root is not a folder, or no audio file is found.
+    ValueError
+        ``test_fraction`` outside (0, 1).
+    DataError
+        A split that leaves a class without training clips or the test set
+        empty; an unreadable audio file (naming it).
     """
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float, np.integer, np.floating)) or not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be a number in (0, 1); got {test_fraction!r}")
     roots = [root] if isinstance(root, (str, os.PathLike)) else list(root)
     if not roots:
         raise ValueError("root must name at least one folder")
@@ -261,7 +362,17 @@ def load_audio_folder(
             labels.append(label)
             files.append(str(path))
     labels_arr = np.asarray(labels, dtype=np.int64)
-    return AudioDataset(waves, labels_arr, stratified_test_mask(labels_arr, test_fraction, seed), int(rate), tuple(names), "audio-folder", None, tuple(files))
+    is_test = stratified_test_mask(labels_arr, test_fraction, seed)
+    where = ", ".join(str(r) for r in roots)
+    untrained = [names[c] for c in range(len(names)) if not np.any((labels_arr == c) & ~is_test)]
+    if untrained:
+        raise DataError(
+            f"audio-folder ({where}): test_fraction={test_fraction} puts every clip of class(es) {', '.join(untrained)} in the test set, "
+            "leaving them without training clips; add clips or lower test_fraction"
+        )
+    if not is_test.any():
+        raise DataError(f"audio-folder ({where}): test_fraction={test_fraction} leaves the test set empty; add clips or raise test_fraction")
+    return AudioDataset(waves, labels_arr, is_test, int(rate), tuple(names), "audio-folder", None, tuple(files), where)
 
 
 def _load_folder(data_dir: Any = None, **kwargs: Any) -> AudioDataset:
