@@ -336,3 +336,31 @@ def test_a_finished_trial_survives_a_failed_write_and_is_recorded_by_the_next_ru
     captured = capsys.readouterr()
     assert "0 trial(s) run, 1 already done, 1 recovered" in captured.out  # recorded without training again
     assert len(keys(out)) == 1 and not (out / PENDING_DIR).exists()
+
+
+# ------------------------------------------------------------------ image folders of mixed sizes
+def _mixed_folder(root):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 6), ("test", 3)):
+        for cls in ("cats", "dogs"):
+            (root / split / cls).mkdir(parents=True)
+            for i in range(n):
+                h, w = (20 + 4 * i, 24 + 2 * i)
+                Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(root / split / cls / f"{i}.png")
+    return root
+
+
+def test_a_folder_of_mixed_sizes_needs_image_size_and_trains_with_it(tmp_path, capsys):
+    folder = _mixed_folder(tmp_path / "imgs")
+    out = tmp_path / "out"
+    base = ["--dataset", "folder", "--data-dir", str(folder), "--models", "A", "--qualities", "50", "--epochs", "1", "--recipe", "fast",
+            "--no-progress", "--out", str(out)]
+    assert run_cli(*base) == 2
+    assert "pass --image-size HxW" in capsys.readouterr().err and not out.exists()
+    assert run_cli(*base, "--image-size", "32x32") == 0
+    (r,) = ResultStore(out, readonly=True).records()
+    assert r["image_size"] == "32x32" and r["key"].endswith("|size=32x32") and r["pixels_per_image"] == 1024
+    assert run_cli("--dataset", "cifar10", "--data-dir", str(tmp_path), "--models", "A", "--qualities", "50", "--image-size", "32x32", "--out", str(out)) == 2
+    assert "--image-size applies to image folders" in capsys.readouterr().err

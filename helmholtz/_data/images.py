@@ -826,4 +826,4 @@ def _load_folder(data_dir: Any = None, **kwargs: Any) -> Dataset:
 # The specs helmholtz declares as entry points (group "helmholtz.datasets").
 CIFAR10 = DatasetSpec("cifar10", load_cifar10, "image", "quality", "CIFAR-10, 32x32 RGB, 10 classes", downloadable=True)
 MNIST = DatasetSpec("mnist", load_mnist, "image", "quality", "MNIST, 28x28 grayscale, 10 classes", downloadable=True)
-FOLDER = DatasetSpec("folder", _load_folder, "image", "quality", "a folder of images, one subfolder per class (--data-dir)")
+FOLDER = DatasetSpec("folder", _load_folder, "image", "quality", "a folder of images, one subfolder per class (--data-dir)", resizable=True)

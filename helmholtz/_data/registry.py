@@ -39,6 +39,9 @@ class DatasetSpec:
     description : str
     downloadable : bool
         Whether ``loader(data_dir, download=True)`` can fetch it.
+    resizable : bool
+        Whether ``loader(data_dir, size=(H, W))`` brings images of mixed sizes
+        to one size (``helmholtz sweep --image-size HxW``).
     extra : dict
     """
 
@@ -48,6 +51,7 @@ class DatasetSpec:
     level: str = "quality"
     description: str = ""
     downloadable: bool = False
+    resizable: bool = False
     extra: dict = field(default_factory=dict)
 
 

@@ -40,6 +40,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--train-subset", type=int, default=None, metavar="N", help="use N training images (a fixed random subset)")
     p.add_argument("--test-subset", type=int, default=None, metavar="N", help="use N test images (a fixed random subset)")
+    p.add_argument("--image-size", default=None, metavar="HxW", help="resize the images of an image folder of mixed sizes to HxW on load (bicubic)")
     p.add_argument("--trials-per-device", type=int, default=1, metavar="K",
                    help="train K trials at once on each device: K worker processes per device here, 1/K GPU per task on Ray (default 1)")
     p.add_argument("--compile", action="store_true", help="compile the models with torch.compile (helps on a GPU for long runs)")
@@ -71,7 +72,7 @@ def main(args: argparse.Namespace) -> int:
         levels = args.bitrates
     recipe = get_recipe(args.recipe)
     epochs = args.epochs if args.epochs is not None else recipe.default_epochs
-    specs = plan_trials(spec.name, args.models, levels, args.seeds, recipe.name, epochs, args.train_subset, args.test_subset)
+    specs = plan_trials(spec.name, args.models, levels, args.seeds, recipe.name, epochs, args.train_subset, args.test_subset, args.image_size)
     if args.data_dir is None and not os.environ.get("HELMHOLTZ_DATA") and not args.download:
         raise ValueError("no data folder: pass --data-dir DIR or set HELMHOLTZ_DATA")
     if args.download and not args.data_dir:

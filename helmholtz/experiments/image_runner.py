@@ -43,9 +43,8 @@ def check_quality(q: Any) -> int:
 def _check_data(ds: Dataset, levels: Any) -> None:
     if not isinstance(ds, Dataset):
         raise DataError(f"image trials need an image Dataset; got {type(ds).__name__}")
-    uniform = getattr(ds, "require_uniform_size", None)
-    if uniform is not None:  # a sweep trains on batches: every image must have one size
-        uniform()
+    # a sweep trains on batches: every image must have one size
+    ds.require_uniform_size(how="pass --image-size HxW to helmholtz sweep (images are resized to it on load)")
 
 
 def _prepare(ds: Dataset, quality: int, options: TrainOptions) -> Prepared:

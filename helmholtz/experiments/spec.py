@@ -12,7 +12,8 @@ class TrialSpec:
     """One trial: what to train on what, identified by :meth:`key`.
 
     ``quality`` (JPEG 1..100) or ``bitrate`` (kbps) is the compression level;
-    ``train_subset`` / ``test_subset`` of None mean the whole split.
+    ``train_subset`` / ``test_subset`` of None mean the whole split;
+    ``image_size`` (``"HxW"``) brings an image folder of mixed sizes to one size.
     """
 
     dataset: str
@@ -24,6 +25,7 @@ class TrialSpec:
     train_subset: int | None = None
     test_subset: int | None = None
     bitrate: float | None = None
+    image_size: str | None = None
 
     @property
     def level(self) -> int | float | None:
@@ -43,7 +45,7 @@ class TrialSpec:
         sub = lambda v: "all" if v is None else str(v)  # noqa: E731
         return (
             f"{self.dataset}|{self.model}|{level}|seed={self.seed}|{self.recipe}|epochs={self.epochs}"
-            f"|train={sub(self.train_subset)}|test={sub(self.test_subset)}"
+            f"|train={sub(self.train_subset)}|test={sub(self.test_subset)}" + (f"|size={self.image_size}" if self.image_size else "")
         )
 
     def label(self) -> str:
@@ -51,9 +53,9 @@ class TrialSpec:
         level = self._level_text(" ")
         return f"{self.model} {level} seed={self.seed}"
 
-    def data_group(self) -> tuple[str, int | None, int | None]:
-        """``(dataset, train_subset, test_subset)``: trials of one group train on the same data."""
-        return (self.dataset, self.train_subset, self.test_subset)
+    def data_group(self) -> tuple[str, int | None, int | None, str | None]:
+        """``(dataset, train_subset, test_subset, image_size)``: trials of one group train on the same data."""
+        return (self.dataset, self.train_subset, self.test_subset, self.image_size)
 
     def to_dict(self) -> dict:
         """The fields as a plain dict (what crosses to worker processes and Ray tasks)."""

@@ -82,6 +82,7 @@ COLUMNS: dict[str, str] = {
     "epochs": "INTEGER NOT NULL",
     "train_subset": "INTEGER",
     "test_subset": "INTEGER",
+    "image_size": "TEXT",
     "params": "INTEGER",
     "bpp": "REAL",
     "bits_per_second": "REAL",
@@ -425,11 +426,12 @@ class ResultStore:
             out.append(rec)
         return out
 
-    def source_fingerprints(self, dataset: str, train_subset: int | None, test_subset: int | None) -> set[str]:
-        """The ``source_sha256`` values stored for trials of one data set and subset sizes."""
+    def source_fingerprints(self, dataset: str, train_subset: int | None, test_subset: int | None, image_size: str | None = None) -> set[str]:
+        """The ``source_sha256`` values stored for trials of one data group (data set, subset sizes, image size)."""
         rows = self.conn.execute(
-            "SELECT DISTINCT source_sha256 FROM trials WHERE dataset = ? AND train_subset IS ? AND test_subset IS ? AND source_sha256 IS NOT NULL",
-            (dataset, train_subset, test_subset),
+            "SELECT DISTINCT source_sha256 FROM trials WHERE dataset = ? AND train_subset IS ? AND test_subset IS ? AND image_size IS ? "
+            "AND source_sha256 IS NOT NULL",
+            (dataset, train_subset, test_subset, image_size),
         ).fetchall()
         return {r[0] for r in rows}
 

@@ -29,7 +29,7 @@ from .recipes import get_audio_recipe, get_recipe
 from .runners import runner_for
 from .spec import TrialSpec
 from .store import ResultStore, db_path
-from .trial import DataCache, check_source, load_trial_data
+from .trial import DataCache, check_source, load_trial_data, parse_image_size
 
 __all__ = ["DEFAULT_QUALITIES", "EXECUTORS", "SweepResult", "plan_trials", "run_sweep", "check_device"]
 
@@ -55,6 +55,7 @@ def plan_trials(
     epochs: int,
     train_subset: int | None = None,
     test_subset: int | None = None,
+    image_size: str | None = None,
 ) -> list[TrialSpec]:
     """Validate the sweep's axes and return its trials (models, then levels, then seeds).
 
@@ -69,6 +70,11 @@ def plan_trials(
     _positive_int(epochs, "epochs")
     train_subset = _positive_int(train_subset, "train_subset", allow_none=True)
     test_subset = _positive_int(test_subset, "test_subset", allow_none=True)
+    if image_size is not None:
+        h, w = parse_image_size(image_size)
+        if not get_spec(dataset).resizable:
+            raise ValueError(f"--image-size applies to image folders (folder); {dataset} has one size already")
+        image_size = f"{h}x{w}"
     if not models or not levels or not seeds:
         raise ValueError("models, qualities (or bitrates) and seeds must each be non-empty")
     canon_models = list(dict.fromkeys(runner.check_model(m) for m in models))
@@ -81,7 +87,8 @@ def plan_trials(
         for q in canon_levels:
             for s in dict.fromkeys(int(s) for s in seeds):
                 lv = {"quality": q, "bitrate": None} if runner.level == "quality" else {"quality": None, "bitrate": None if q is None else float(q)}
-                out.append(TrialSpec(dataset, m, seed=s, recipe=recipe, epochs=int(epochs), train_subset=train_subset, test_subset=test_subset, **lv))
+                out.append(TrialSpec(dataset, m, seed=s, recipe=recipe, epochs=int(epochs), train_subset=train_subset, test_subset=test_subset,
+                                     image_size=image_size, **lv))
     return out
 
 

@@ -21,23 +21,41 @@ from .runners import Prepared, TrainOptions, runner_for
 from .spec import TrialSpec
 from .store import COLUMNS
 
-__all__ = ["load_trial_data", "source_sha256", "check_source", "run_trial", "save_weights", "load_weights", "MODELS_DIR", "DataCache"]
+__all__ = ["load_trial_data", "parse_image_size", "source_sha256", "check_source", "run_trial", "save_weights", "load_weights", "MODELS_DIR", "DataCache"]
 
 #: Folder of the output folder where each trial's final weights are kept.
 MODELS_DIR = "models"
 
 
-def load_trial_data(dataset: str, data_dir: Any, train_subset: int | None, test_subset: int | None, download: bool = False) -> Any:
+def parse_image_size(text: Any) -> tuple[int, int]:
+    """``"64x48"`` -> ``(64, 48)``: height by width, each >= 1."""
+    if not isinstance(text, str):
+        raise TypeError(f"image_size must be a string 'HxW' such as '32x32'; got {text!r}")
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) >= 1 for p in parts):
+        raise ValueError(f"image_size must be 'HxW' with H, W >= 1 (e.g. 32x32); got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def load_trial_data(dataset: str, data_dir: Any, train_subset: int | None, test_subset: int | None, download: bool = False,
+                    image_size: str | None = None) -> Any:
     """The data set (subset) the trials of one group train on.
 
     Raises
     ------
     DataError
         If the files are missing or unusable, or a subset is larger than its split.
+    ValueError
+        If ``image_size`` is given for a data set that cannot be resized.
     """
     spec = get_spec(dataset)
     root = data_dir if (download and data_dir is not None) else str(resolve_data_dir(data_dir))
-    full = spec.loader(root, download=True) if download and spec.downloadable else spec.loader(root)
+    options: dict[str, Any] = {}
+    if image_size is not None:
+        if not spec.resizable:
+            raise ValueError(f"--image-size applies to image folders (folder); {dataset} has one size already")
+        options["size"] = parse_image_size(image_size)
+    full = spec.loader(root, download=True) if download and spec.downloadable else spec.loader(root, **options)
     if train_subset is None and test_subset is None:
         return full
     return full.subset(train_subset, test_subset)
@@ -60,7 +78,7 @@ def check_source(where: Any, group: tuple, sha: str, stored: set[str]) -> None:
         ``where``) is not empty and does not hold ``sha``.
     """
     if stored and sha not in stored:
-        dataset, tr, te = group
+        dataset, tr, te = group[:3]
         raise DataError(
             f"the data of {dataset!r} (train_subset={tr}, test_subset={te}) is not what the finished trials in {where} were trained on "
             f"(source SHA-256 now {sha[:16]}..., stored {', '.join(s[:16] + '...' for s in sorted(stored))}). Resuming would mix two "
@@ -83,7 +101,7 @@ class DataCache:
         group = spec.data_group()
         if group != self.group:
             self.dataset = self.prepared = self.level_key = None
-            self.dataset = load_trial_data(spec.dataset, data_dir, spec.train_subset, spec.test_subset, download)
+            self.dataset = load_trial_data(spec.dataset, data_dir, spec.train_subset, spec.test_subset, download, spec.image_size)
             self.source_sha256 = source_sha256(self.dataset)
             self.group = group
         return self.dataset, self.source_sha256
