@@ -241,13 +241,25 @@ def test_bad_arguments():
         E.symbol_frequencies(img)
 
 
-def test_cpu_backend_missing_is_reported():
-    if NATIVE is not None:
-        pytest.skip("the compiled entropy core is built")
-    from helmholtz import BackendUnavailable
+def test_a_build_without_the_c_core_names_it_when_cpu_is_asked_for(monkeypatch):
+    import sys
 
-    with pytest.raises(BackendUnavailable, match="compiled"):
-        E.bits(np.zeros((8, 8, 3), np.uint8), 50, backend="cpu")
+    from helmholtz import BackendUnavailable
+    from helmholtz._codec import registry
+
+    import helmholtz._codec
+
+    monkeypatch.setitem(sys.modules, "helmholtz._codec.native", None)  # as if the extension was never built
+    monkeypatch.delattr(helmholtz._codec, "native", raising=False)
+    registry.forget("cpu")
+    try:
+        with pytest.raises(BackendUnavailable, match="compiled"):
+            E.bits(np.zeros((8, 8, 3), np.uint8), 50, backend="cpu")
+        with pytest.raises(BackendUnavailable, match="cpu"):
+            jpeg.roundtrip(np.zeros((8, 8, 3), np.uint8), 50, backend="cpu")
+        assert jpeg.roundtrip(np.zeros((8, 8, 3), np.uint8), 50).shape == (8, 8, 3)  # auto falls back to the reference
+    finally:
+        registry.forget("cpu")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
