@@ -27,7 +27,6 @@ EXTRA_OF: dict[str, str] = {
     "miniaudio": "audio",
     "scipy": "audio",
     "cupy": "cuda",
-    "torchattacks": "robustness",
 }
 
 

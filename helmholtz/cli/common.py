@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any, Callable
 
-__all__ = ["int_list", "bitrate_list", "name_list"]
+from ..experiments.evaluate import parse_attacks, parse_eps, parse_eval_qualities
+
+__all__ = ["int_list", "bitrate_list", "name_list", "eval_qualities", "eps_list", "attack_list"]
 
 
 def int_list(text: str) -> list[int]:
@@ -33,3 +36,20 @@ def bitrate_list(text: str) -> list[float | None]:
 
 def name_list(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type from a parser that raises ValueError (argparse then prints the sub-command's usage)."""
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__.removeprefix("parse_")
+    return convert
+
+
+eval_qualities = _argument_type(parse_eval_qualities)
+eps_list = _argument_type(parse_eps)
+attack_list = _argument_type(parse_attacks)

@@ -13,8 +13,8 @@ from ..experiments.recipes import RECIPES, get_recipe
 from ..experiments.runners import runner_for
 from ..experiments.store import db_path
 from ..errors import install_hint
-from ..experiments.sweep import DEFAULT_QUALITIES, EXECUTORS, plan_trials, run_sweep
-from .common import bitrate_list, int_list, name_list
+from ..experiments.sweep import DEFAULT_QUALITIES, EXECUTORS, EvalPlan, plan_trials, run_sweep
+from .common import attack_list, bitrate_list, eps_list, eval_qualities, int_list, name_list
 
 __all__ = ["register", "main"]
 
@@ -48,6 +48,17 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help=f"run trials on this machine, or as Ray tasks ({install_hint('ray')}) (default local)")
     p.add_argument("--ray-address", default=None, help="Ray cluster address, host:port or auto (default: start a local Ray instance)")
     p.add_argument("--ray-num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)")
+    ev = p.add_argument_group("evaluations of finished trials (computed once each; adding some to a finished sweep trains nothing)")
+    ev.add_argument("--eval-qualities", type=eval_qualities, default=(), metavar="Q,...",
+                    help="test each model on the test set compressed at these JPEG qualities; 'none' = uncompressed, "
+                    "'cifar10-c' = CIFAR-10-C's JPEG qualities 80,65,58,50,40 (e.g. 10,50,100,none)")
+    ev.add_argument("--eval-bitrates", type=bitrate_list, default=(), metavar="KBPS,...", help="audio trials: test at these MP3 bitrates (pcm = uncompressed)")
+    ev.add_argument("--attacks", type=attack_list, default=(), metavar="NAME,...", help="L-infinity attacks: fgsm, pgd (PGD: 10 steps of eps/4, seeded random start)")
+    ev.add_argument("--eps", type=eps_list, default=(), metavar="E,...", help="attack radii in units of 1/255, 0..255 (e.g. 2,8; 0 = clean)")
+    ev.add_argument("--attack-subset", type=int, default=None, metavar="N", help="attack the first N test images (the same for every model; default all)")
+    ev.add_argument("--defense-qualities", type=int_list, default=(), metavar="Q,...",
+                    help="also attack JPEG_q -> model on uncompressed images through the exact codec's straight-through gradient (BPDA)")
+    ev.add_argument("--attack-seed", type=int, default=0, metavar="S", help="seed of PGD's random start (default 0)")
     bars = p.add_mutually_exclusive_group()
     bars.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show progress bars")
     bars.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress bars")
@@ -79,14 +90,21 @@ def main(args: argparse.Namespace) -> int:
         raise ValueError("--download needs --data-dir")
     if args.download and not spec.downloadable:
         raise ValueError(f"--download works for {', '.join(n for n in dataset_names() if get_spec(n).downloadable)}, not {spec.name}")
+    evals = EvalPlan(
+        eval_qualities=tuple(args.eval_qualities), eval_bitrates=tuple(args.eval_bitrates), attacks=tuple(args.attacks), eps=tuple(args.eps),
+        attack_subset=args.attack_subset, defense_qualities=tuple(args.defense_qualities), seed=args.attack_seed,
+    )
     t0 = time.perf_counter()
     res = run_sweep(
         specs, args.out, data_dir=args.data_dir, device=args.device, executor=args.executor, trials_per_device=args.trials_per_device,
         compile=args.compile, ray_address=args.ray_address, ray_num_cpus=args.ray_num_cpus, progress=args.progress, download=args.download,
+        evals=evals,
     )
     took = time.perf_counter() - t0
     recovered = f", {len(res.recovered)} recovered from an earlier failed write" if res.recovered else ""
-    msg = f"{res.ran} trial(s) run, {res.skipped} already done{recovered}, of {res.planned} in {took:.1f} s; results in {db_path(args.out)}"
+    evaluated = f", {res.evaluated} evaluation(s) computed" if not evals.empty else ""
+    msg = (f"{res.ran} trial(s) run, {res.skipped} already done{recovered}, of {res.planned}{evaluated} in {took:.1f} s; "
+           f"results in {db_path(args.out)}")
     if res.error:
         print(f"helmholtz sweep: error: {res.error}", file=sys.stderr)
     if res.interrupted:

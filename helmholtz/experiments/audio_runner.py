@@ -87,12 +87,24 @@ def clip_features(waveforms: list, sample_rate: int, *, clip_seconds: float, n_m
     return mel_spectrogram(x, sample_rate, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length, device=device).unsqueeze(1)
 
 
-def standardized_features(train_clips: list, test_clips: list, sample_rate: int, *, device: Any = "cpu", **feature_kwargs: Any) -> tuple[Any, Any]:
-    """:func:`clip_features` of both splits, standardised with the training set's scalar mean and std."""
+def standardized_features(train_clips: list, test_clips: list, sample_rate: int, *, device: Any = "cpu", **feature_kwargs: Any) -> tuple[Any, Any, tuple[float, float]]:
+    """:func:`clip_features` of both splits, standardised with the training set's scalar mean and std.
+
+    Returns the two feature tensors and ``(mean, std)``, which evaluations
+    reuse on test clips coded at other bitrates.
+    """
     f_tr = clip_features(train_clips, sample_rate, device=device, **feature_kwargs)
     f_te = clip_features(test_clips, sample_rate, device=device, **feature_kwargs)
     mean, std = f_tr.mean(), f_tr.std().clamp_min(1e-6)
-    return (f_tr - mean) / std, (f_te - mean) / std
+    stats = tuple(float(v) for v in _read_back(mean, std))
+    return (f_tr - mean) / std, (f_te - mean) / std, stats
+
+
+def _read_back(*scalars: Any) -> list[float]:
+    """Several 0-d tensors read back in one call."""
+    import torch
+
+    return torch.stack(list(scalars)).tolist()
 
 
 def train_and_evaluate(
@@ -200,14 +212,14 @@ def _prepare(ds: AudioDataset, level: Any, options: TrainOptions) -> Prepared:
     workers = options.num_threads
     tr, tr_bits, tr_sec, codec_rate = compress_clips(x_tr, ds.sample_rate, bitrate, workers)
     te, te_bits, te_sec, _ = compress_clips(x_te, ds.sample_rate, bitrate, workers)
-    f_tr, f_te = standardized_features(tr, te, ds.sample_rate, device=options.device, **FSDD_FEATURES)
+    f_tr, f_te, stats = standardized_features(tr, te, ds.sample_rate, device=options.device, **FSDD_FEATURES)
     return Prepared(
         train=(f_tr, y_tr),
         test=(f_te, y_te),
         rate={"bits_per_second": (tr_bits + te_bits) / (tr_sec + te_sec)},
         data_sha256=array_sha256([f_tr, y_tr, f_te, y_te]),
         compress_time_s=time.perf_counter() - t0,
-        extra={"codec_sample_rate": codec_rate},
+        extra={"codec_sample_rate": codec_rate, "feature_mean": stats[0], "feature_std": stats[1]},
     )
 
 
@@ -249,8 +261,41 @@ def _train(spec: TrialSpec, ds: AudioDataset, prepared: Prepared, options: Train
             "optimizer": recipe.optimizer,
             "batch_size": recipe.batch_size,
             "features": dict(FSDD_FEATURES),
+            "feature_mean": prepared.extra.get("feature_mean"),
+            "feature_std": prepared.extra.get("feature_std"),
         },
     }
+
+
+def _evaluate(spec: TrialSpec, ds: AudioDataset, record: dict, state: dict, requests: list, options: TrainOptions) -> list[tuple]:
+    """Cross-bitrate accuracy: the test clips coded at each ``eval_bitrate``, standardised as the trial's training set was."""
+    import torch
+
+    from ..models import audio_model
+
+    extra = record.get("extra") or {}
+    if extra.get("feature_mean") is None or extra.get("feature_std") is None:
+        raise ValueError(f"trial {spec.key()!r} has no stored feature statistics (trained by an older helmholtz); retrain it to evaluate")
+    dev = torch.device(options.device)
+    x_te, y_te = ds.split("test")
+    yt = torch.as_tensor(np.asarray(y_te, dtype=np.int64)).to(dev)
+    net = None
+    out = []
+    for req in requests:
+        t0 = time.perf_counter()
+        clips, _, _, _ = compress_clips(x_te, ds.sample_rate, None if req.eval_bitrate is None else int(req.eval_bitrate), options.num_threads)
+        feats = (clip_features(clips, ds.sample_rate, device=dev, **{k: v for k, v in (extra.get("features") or FSDD_FEATURES).items()})
+                 - extra["feature_mean"]) / extra["feature_std"]
+        if net is None:
+            net = audio_model(spec.model, tuple(int(v) for v in feats.shape[2:]), ds.num_classes)
+            net.load_state_dict(state)
+            net = net.to(dev).eval()
+        correct = torch.zeros((), dtype=torch.int64, device=dev)
+        with torch.no_grad():
+            for s in range(0, feats.shape[0], EVAL_BATCH):
+                correct += (net(feats[s : s + EVAL_BATCH]).argmax(1) == yt[s : s + EVAL_BATCH]).sum()
+        out.append((req, int(correct.item()) / max(1, len(y_te)), len(y_te), time.perf_counter() - t0))
+    return out
 
 
 def _check_model(name: Any) -> str:
@@ -267,4 +312,5 @@ RUNNER = TrialRunner(
     train=_train,
     describe_recipe=_describe,
     check_data=_check_data,
+    evaluate=_evaluate,
 )

@@ -132,6 +132,54 @@ def _train(spec: TrialSpec, ds: Dataset, prepared: Prepared, options: TrainOptio
     }
 
 
+def _evaluate(spec: TrialSpec, ds: Dataset, record: dict, state: dict, requests: list, options: TrainOptions) -> list[tuple]:
+    """Each request on the trial's test set: ``(request, accuracy, images, seconds)``.
+
+    Clean requests test all test images compressed at ``eval_quality``;
+    attacks test the first ``images`` of them, on the model alone (threat (a))
+    or through ``JPEG_q -> model`` with the exact op's straight-through
+    gradient (threat (b), ``defense_quality`` = q).
+    """
+    import torch
+
+    from .._ml.attacks import accuracy, attack
+    from .._ml.transforms import jpeg_tensor
+
+    dev = torch.device(options.device)
+    h, w, c = ds.image_shape
+    model = cifar_model(spec.model, in_channels=c, num_classes=ds.num_classes, image_size=(h, w))
+    model.load_state_dict(state)
+    model = model.to(dev).eval()
+    y_all = torch.as_tensor(ds.y_test).to(dev)
+    compressed: dict = {}
+
+    def test_images(q: int | None) -> Any:
+        if q not in compressed:
+            compressed[q] = torch.as_tensor(ds.x_test).to(dev) if q is None else compress_many(ds.x_test, [q], device=options.device)[0]
+        return compressed[q]
+
+    out = []
+    for req in requests:
+        t0 = time.perf_counter()
+        n = len(ds.y_test) if req.images is None else min(req.images, len(ds.y_test))
+        x_all, y = test_images(req.eval_quality)[:n], y_all[:n]
+        if req.defense_quality is None:
+            net = model
+        else:
+            def net(z, q=req.defense_quality):  # the defence: an exact JPEG round trip in front of the model
+                return model(jpeg_tensor(z, q, grad="ste"))
+        correct = torch.zeros((), dtype=torch.int64, device=dev)
+        gen = torch.Generator(device=dev).manual_seed(req.seed)
+        for start in range(0, n, EVAL_BATCH if req.eval == "clean" else 256):
+            stop = min(n, start + (EVAL_BATCH if req.eval == "clean" else 256))
+            xb, yb = to_float_nchw(x_all[start:stop]), y[start:stop]
+            if req.eval != "clean":
+                xb = attack(req.eval, net, xb, yb, req.eps / 255.0, generator=gen)
+            correct += accuracy(net, xb, yb)
+        out.append((req, int(correct.item()) / max(1, n), n, time.perf_counter() - t0))
+    return out
+
+
 RUNNER = TrialRunner(
     level="quality",
     check_model=check_model_name,
@@ -140,4 +188,5 @@ RUNNER = TrialRunner(
     train=_train,
     describe_recipe=_describe,
     check_data=_check_data,
+    evaluate=_evaluate,
 )

@@ -25,7 +25,8 @@ from .progress import log_stderr, progress_bar, summary_line
 from .runners import TrainOptions, runner_for
 from .spec import TrialSpec
 from .store import Heartbeat, Owner, ResultStore
-from .trial import DataCache, check_source, run_trial, save_weights
+from .evaluate import EvalPlan, EvalRequest, as_record, requests_for
+from .trial import DataCache, check_source, load_weights, run_trial, save_weights
 
 __all__ = ["WorkerPlan", "WorkerReport", "run_worker", "run_local", "timing_from_env"]
 
@@ -63,6 +64,8 @@ class WorkerPlan:
     heartbeat_s: float = 10.0
     poll_s: float = 2.0
     name: str = "worker"
+    train: bool = True
+    evals: dict | None = None
 
 
 @dataclass
@@ -70,6 +73,7 @@ class WorkerReport:
     """What workers did: keys trained, failed, kept for later, recovered; whether they were stopped."""
 
     ran: list[str] = field(default_factory=list)
+    evaluated: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
     recovered: list[str] = field(default_factory=list)
@@ -78,6 +82,7 @@ class WorkerReport:
 
     def merge(self, other: "WorkerReport") -> None:
         self.ran += other.ran
+        self.evaluated += other.evaluated
         self.failed += [tuple(f) for f in other.failed]  # type: ignore[misc]
         self.pending += other.pending
         self.recovered += other.recovered
@@ -111,7 +116,7 @@ def run_worker(
         out_dir = store.path.parent
         said_waiting = False
         try:
-            while True:
+            while plan.train:
                 key = store.claim(keys, owner, stale_after=plan.stale_after)
                 if key is None:
                     blockers = store.blockers(keys, owner, stale_after=plan.stale_after)
@@ -154,9 +159,88 @@ def run_worker(
                     log(summary_line(record))
                     if on_finished is not None:
                         on_finished(record)
+            evals = EvalPlan.from_dict(plan.evals)
+            if not evals.empty:
+                _evaluate_finished(store, specs, evals, owner, plan, options, cache, report, log)
         except KeyboardInterrupt:
             report.interrupted = True
     return report
+
+
+def _missing_evaluations(store: ResultStore, specs: list[TrialSpec], evals: EvalPlan) -> dict[str, list[EvalRequest]]:
+    """Finished trials of ``specs`` -> the requests of ``evals`` not yet stored for them."""
+    finished = store.finished_keys()
+    done = store.finished_evaluation_keys()
+    out = {}
+    for spec in specs:
+        if spec.key() not in finished:
+            continue
+        runner = runner_for(spec.dataset)
+        if runner.evaluate is None:
+            continue
+        requests, _ = requests_for(evals, runner.level, spec.level)
+        missing = [r for r in requests if r.key(spec.key()) not in done]
+        if missing:
+            out[spec.key()] = missing
+    return out
+
+
+def _evaluate_finished(store, specs, evals, owner, plan, options, cache, report, log) -> None:
+    """Claim each finished trial's missing evaluations (one lease per trial) and store them one by one."""
+    by_key = {s.key(): s for s in specs}
+    out_dir = store.path.parent
+    said_waiting = False
+    while True:
+        todo = _missing_evaluations(store, specs, evals)
+        lease_keys = [f"evaluate|{k}" for k in todo]
+        lease = store.claim(lease_keys, owner, stale_after=plan.stale_after)
+        if lease is None:
+            blockers = store.blockers(lease_keys, owner, stale_after=plan.stale_after)
+            if not blockers:
+                return
+            if not said_waiting:
+                log(f"waiting for the evaluations of {len(blockers)} trial(s) run by other workers")
+                said_waiting = True
+            time.sleep(plan.poll_s)
+            continue
+        said_waiting = False
+        trial_key = lease.split("|", 1)[1]
+        spec = by_key[trial_key]
+        try:
+            record = store.record(trial_key)
+            state = load_weights(out_dir, record)
+            ds, _ = cache.data(spec, plan.data_dir)
+            results = runner_for(spec.dataset).evaluate(spec, ds, record, state, todo[trial_key], options)
+        except StoreError:
+            raise
+        except (DataError, TrialError, RuntimeError, ValueError) as exc:  # this trial cannot be evaluated: go on with the others
+            why = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            store.mark_failed(lease, owner, why)
+            report.failed.append((lease, why))
+            log(f"failed: {lease}: {why}")
+            continue
+        except BaseException:
+            store.release(lease, owner)
+            raise
+        for request, acc, images, seconds in results:
+            row = as_record(trial_key, request, acc, images, seconds)
+            stored, pending = store.add_or_keep(row, table="evaluations")
+            if pending is not None:
+                report.pending.append(str(pending))
+                log(f"could not write {row['key']} to {store.path}; it is kept in {pending} and the next run records it")
+            elif stored:
+                report.evaluated.append(row["key"])
+        store.release(lease, owner)
+        log(f"{spec.label()}: {len(results)} evaluation(s): " + ", ".join(_eval_text(r, a) for r, a, _, _ in results[:6])
+            + (" ..." if len(results) > 6 else ""))
+
+
+def _eval_text(request: EvalRequest, acc: float) -> str:
+    level = f"q={request.eval_quality if request.eval_quality is not None else 'none'}" if request.eval_bitrate is None else f"{request.eval_bitrate:g} kbps"
+    if request.eval == "clean":
+        return f"{level} {acc:.3f}"
+    defense = f" JPEG{request.defense_quality}" if request.defense_quality is not None else ""
+    return f"{request.eval}{defense} eps={request.eps:g} {acc:.3f}"
 
 
 def _worker_entry(plan_dict: dict, queue: Any) -> None:
@@ -195,6 +279,8 @@ def run_local(
     already_done: int,
     log: Callable[[str], None] = log_stderr,
     cache: DataCache | None = None,
+    evals: EvalPlan | None = None,
+    train: bool = True,
 ) -> WorkerReport:
     """Run ``specs`` with ``trials_per_device`` workers per device (one in this process when that makes one).
 
@@ -208,7 +294,8 @@ def run_local(
     threads = max(1, cores // len(slots)) if len(slots) > 1 else None
     plans = [
         WorkerPlan(out=str(out), specs=[s.to_dict() for s in specs], run=run, data_dir=data_dir, device=dev, compile=compile,
-                   progress=progress if len(slots) == 1 else False, num_threads=threads, name=f"{dev}#{j}", **timing)
+                   progress=progress if len(slots) == 1 else False, num_threads=threads, name=f"{dev}#{j}", train=train,
+                   evals=None if evals is None else evals.to_dict(), **timing)
         for dev, j in slots
     ]
     bar = progress_bar(total, "sweep", progress, leave=True, position=0)

@@ -48,6 +48,7 @@ from typing import Any
 
 from .._extras import require
 from .fingerprint import CODE_COLUMNS
+from .report_evaluations import EVALUATION_COLUMNS, cross_quality, robustness
 from .store import ResultStore
 
 __all__ = [
@@ -385,17 +386,24 @@ def fingerprint_warnings(trials: Any) -> list[str]:
     return out
 
 
-def render(trials: Any, summary: Any, numbers: Any, fmt: str, plots: list[Path], audio: Any = None) -> str:
+def render(trials: Any, summary: Any, numbers: Any, fmt: str, plots: list[Path], audio: Any = None, evaluations: Any = None, table: str = "trials") -> str:
     """The report as text in format ``fmt`` (see :data:`FORMATS`).
 
     Image trials (a JPEG quality) and audio trials (a bitrate) get their own
     sections in the table and Markdown formats; the CSV and JSON trials hold
     :data:`TRIAL_COLUMNS`, plus :data:`AUDIO_EXTRA_COLUMNS` when there are
     audio trials. ``audio`` is :func:`audio_numbers` of ``summary``
-    (computed when None).
+    (computed when None). ``evaluations`` (from
+    :func:`helmholtz.experiments.report_evaluations.load_evaluations`) adds the
+    cross-quality matrix and the robust accuracies; ``table="evaluations"``
+    makes the CSV format print the evaluations instead of the trials.
     """
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    if table not in ("trials", "evaluations"):
+        raise ValueError(f"table must be 'trials' or 'evaluations'; got {table!r}")
+    has_evals = evaluations is not None and not evaluations.empty
+    pd = require("pandas", purpose="helmholtz report")
     is_audio = _audio_mask(trials)
     has_audio = bool(is_audio.any())
     has_image = bool((~is_audio).any()) or not has_audio
@@ -404,13 +412,16 @@ def render(trials: Any, summary: Any, numbers: Any, fmt: str, plots: list[Path],
     if has_audio and audio is None:
         audio = audio_numbers(summary)
     if fmt == "csv":
+        if table == "evaluations":
+            return (evaluations[EVALUATION_COLUMNS] if has_evals else pd.DataFrame(columns=EVALUATION_COLUMNS)).to_csv(index=False).rstrip("\n")
         return t.to_csv(index=False).rstrip("\n")
     if fmt == "json":
         def records(df):
             return json.loads(df.to_json(orient="records"))
 
         doc = {"trials": records(t), "summary": records(summary), "helmholtz": records(numbers), "plots": [str(p) for p in plots],
-               "warnings": fingerprint_warnings(trials)}
+               "warnings": fingerprint_warnings(trials),
+               "evaluations": records(evaluations[EVALUATION_COLUMNS]) if has_evals else []}
         if has_audio:
             doc["best_bitrate"] = records(audio)
         return json.dumps(doc, indent=2)
@@ -442,6 +453,14 @@ def render(trials: Any, summary: Any, numbers: Any, fmt: str, plots: list[Path],
                   head("Best bitrate per model (b_star = best mean test accuracy; H = bits/s(reference) - bits/s(b_star))"),
                   fmt_table(_audio_view(audio.rename(columns={"b_star": "bitrate"})).rename(columns={"bitrate": "b_star"}))]
         parts = [p for p in parts if p is not None]
+    if has_evals:
+        matrix, rob = cross_quality(evaluations), robustness(evaluations)
+        if not matrix.empty:
+            parts += ["", head("Cross-quality accuracy (clean test accuracy, mean over seeds; rows: training level, columns: test-time level)"),
+                      fmt_table(matrix)]
+        if not rob.empty:
+            parts += ["", head("Robust accuracy (L-inf; defense = JPEG quality in front of the model, attacked through its straight-through gradient)"),
+                      fmt_table(rob)]
     warnings = fingerprint_warnings(trials)
     if warnings:
         parts = [head("Warnings: these rows are not strictly comparable"), *[f"- {w}" for w in warnings], ""] + parts

@@ -67,9 +67,6 @@ class TrialRunner:
         ``name -> canonical name``; raises ValueError for unknown models.
     check_level : callable
         ``level -> level``; raises ValueError for an out-of-range level.
-    check_data : callable
-        ``(dataset, levels) -> None``: refuse, before any work, a data set
-        the levels or the models cannot run on (e.g. mixed image sizes).
     prepare : callable
         ``(dataset, level, options) -> Prepared``: both splits compressed at
         ``level`` on ``options.device``, with the measured rate.
@@ -79,6 +76,14 @@ class TrialRunner:
         final weights under ``"state"``.
     describe_recipe : callable
         ``(spec, dataset) -> dict``: the full recipe, stored as JSON.
+    check_data : callable
+        ``(dataset, levels) -> None``: refuse, before any work, a data set the
+        levels or the models cannot run on (e.g. mixed image sizes).
+    evaluate : callable, optional
+        ``(spec, dataset, record, state, requests, options) -> [(request,
+        accuracy, images, seconds), ...]``: evaluations of a finished trial
+        from its stored record and final weights (see
+        :mod:`helmholtz.experiments.evaluate`); None when the kind has none.
     """
 
     level: str
@@ -88,6 +93,7 @@ class TrialRunner:
     train: Callable[..., dict]
     describe_recipe: Callable[..., dict]
     check_data: Callable[..., None] = field(default=lambda dataset, levels: None)
+    evaluate: Callable[..., list] | None = None
 
 
 #: kind -> "module:attr" of a TrialRunner.

@@ -426,6 +426,17 @@ class ResultStore:
             out.append(rec)
         return out
 
+    def record(self, key: str) -> dict[str, Any]:
+        """The stored trial ``key`` (KeyError when it is not finished)."""
+        cur = self.conn.execute(f"SELECT {', '.join(COLUMNS)} FROM trials WHERE key = ?", (key,))
+        row = cur.fetchone()
+        if row is None:
+            raise KeyError(key)
+        rec = dict(zip(COLUMNS, row))
+        for k in _JSON_COLUMNS:
+            rec[k] = json.loads(rec[k]) if rec[k] else None
+        return rec
+
     def source_fingerprints(self, dataset: str, train_subset: int | None, test_subset: int | None, image_size: str | None = None) -> set[str]:
         """The ``source_sha256`` values stored for trials of one data group (data set, subset sizes, image size)."""
         rows = self.conn.execute(

@@ -28,10 +28,12 @@ from .progress import log_stderr
 from .recipes import get_audio_recipe, get_recipe
 from .runners import runner_for
 from .spec import TrialSpec
+from .evaluate import EvalPlan, check_attack_subset, requests_for
+from .local import WorkerReport, run_local
 from .store import ResultStore, db_path
 from .trial import DataCache, check_source, load_trial_data, parse_image_size
 
-__all__ = ["DEFAULT_QUALITIES", "EXECUTORS", "SweepResult", "plan_trials", "run_sweep", "check_device"]
+__all__ = ["DEFAULT_QUALITIES", "EXECUTORS", "EvalPlan", "SweepResult", "plan_trials", "run_sweep", "check_device"]
 
 #: The qualities of the authors' sweep.
 DEFAULT_QUALITIES = (1, 5, 10, 15, 20, 25, 50, 75, 100)
@@ -100,6 +102,10 @@ class SweepResult:
     ----------
     planned, skipped, ran : int
         Trials in the plan, already finished before, trained now.
+    evaluated : int
+        Evaluations computed now (see :mod:`helmholtz.experiments.evaluate`).
+    notes : list of str
+        What the sweep did not do and why (e.g. attacks skipped for audio trials).
     recovered : list of str
         Finished trials of an earlier run whose write had failed, recorded now.
     pending : list of str
@@ -113,11 +119,27 @@ class SweepResult:
     planned: int = 0
     skipped: int = 0
     ran: int = 0
+    evaluated: int = 0
+    notes: list = field(default_factory=list)
     recovered: list = field(default_factory=list)
     pending: list = field(default_factory=list)
     failed: list = field(default_factory=list)
     interrupted: bool = False
     error: str | None = None
+
+
+def _wants_evaluation(spec: TrialSpec, evals: EvalPlan, done_evals: set[str]) -> bool:
+    if evals.empty:
+        return False
+    runner = runner_for(spec.dataset)
+    if runner.evaluate is None:
+        return False
+    requests, _ = requests_for(evals, runner.level, spec.level)
+    return any(r.key(spec.key()) not in done_evals for r in requests)
+
+
+def _test_size(ds: Any) -> int:
+    return len(ds.y_test) if hasattr(ds, "y_test") else int(ds.is_test.sum())
 
 
 def check_device(device: Any) -> str:
@@ -147,6 +169,7 @@ def run_sweep(
     ray_num_cpus: int | None = None,
     progress: bool | None = None,
     download: bool = False,
+    evals: EvalPlan | None = None,
     log: Callable[[str], None] | None = None,
 ) -> SweepResult:
     """Run the trials of ``specs`` that are not yet in ``out``'s database.
@@ -173,6 +196,9 @@ def run_sweep(
         Progress bars: always, never, or (None) when stderr is a terminal.
     download : bool
         Fetch a missing data set (CIFAR-10, MNIST) into ``data_dir`` first.
+    evals : EvalPlan, optional
+        Evaluations of every finished trial of ``specs`` (cross-quality,
+        attacks, JPEG defence); only the missing ones are computed.
     log : callable, optional
         Where one-line messages go (default: stderr).
 
@@ -195,25 +221,33 @@ def run_sweep(
     result = SweepResult(planned=len(specs))
     # Everything that can be checked is checked before anything is written: the finished
     # trials (read-only), then the data of each group against its runner and its fingerprint.
+    evals = evals or EvalPlan()
     existing = db_path(out).exists()
     if existing:
         with ResultStore(out, readonly=True) as peek:
             done = peek.finished_keys()
+            done_evals = peek.finished_evaluation_keys()
             stored_sources = {g: peek.source_fingerprints(*g) for g in {s.data_group() for s in specs}}
     else:
-        done, stored_sources = set(), {}
+        done, done_evals, stored_sources = set(), set(), {}
     pending = [s for s in specs if s.key() not in done]
+    to_evaluate = [s for s in specs if _wants_evaluation(s, evals, done_evals)]
+    if specs:  # one sweep, one data set: its runner says what of the plan does not apply
+        result.notes = requests_for(evals, runner_for(specs[0].dataset).level, specs[0].level)[1]
+    for note in result.notes:
+        log(f"note: {note}")
     if download:
         for group in dict.fromkeys(s.data_group() for s in pending):
             if get_spec(group[0]).downloadable:
                 load_trial_data(group[0], data_dir, None, None, download=True)
     cache = DataCache()
-    groups = list(dict.fromkeys(s.data_group() for s in pending))
+    groups = list(dict.fromkeys(s.data_group() for s in pending + to_evaluate))
     for group in groups:
-        members = [s for s in pending if s.data_group() == group]
+        members = [s for s in pending + to_evaluate if s.data_group() == group]
         ds, sha = cache.data(members[0], data_dir)
         runner_for(group[0]).check_data(ds, [s.level for s in members])
         check_source(db_path(out), group, sha, stored_sources.get(group, set()))
+        check_attack_subset(evals, _test_size(ds), group[0])
     with ResultStore(out) as store:
         result.recovered = list(store.recovered)
         if result.recovered:
@@ -223,7 +257,7 @@ def run_sweep(
         result.skipped = len(specs) - len(pending)
         if result.skipped:
             log(f"{result.skipped} of {len(specs)} trials already finished in {store.path}; skipping them")
-        if not pending:
+        if not pending and not to_evaluate:
             return result
         run = uuid.uuid4().hex[:12]
         try:
@@ -234,13 +268,16 @@ def run_sweep(
                     pending, store, run=run, data_dir=data_dir, device=device, trials_per_device=trials_per_device, compile=compile,
                     address=ray_address, num_cpus=ray_num_cpus, progress=progress, total=len(specs), already_done=result.skipped, log=log,
                     cache=cache,
-                )
+                ) if pending else WorkerReport()
+                if not evals.empty and not report.interrupted:  # evaluations run here, in the driver
+                    report.merge(run_local(
+                        specs, out, run=run, data_dir=data_dir, device="cuda:0" if device.startswith("cuda") else device, trials_per_device=1,
+                        compile=compile, progress=False, total=len(specs), already_done=len(specs), log=log, cache=cache, evals=evals, train=False,
+                    ))
             else:
-                from .local import run_local
-
                 report = run_local(
-                    pending, out, run=run, data_dir=data_dir, device=device, trials_per_device=trials_per_device, compile=compile,
-                    progress=progress, total=len(specs), already_done=result.skipped, log=log, cache=cache,
+                    specs if not evals.empty else pending, out, run=run, data_dir=data_dir, device=device, trials_per_device=trials_per_device,
+                    compile=compile, progress=progress, total=len(specs), already_done=result.skipped, log=log, cache=cache, evals=evals,
                 )
         finally:
             try:
@@ -248,6 +285,7 @@ def run_sweep(
             except Exception:  # noqa: BLE001 - an unwritable store at the very end: leases go stale on their own
                 pass
     result.ran = len(report.ran)
+    result.evaluated = len(report.evaluated)
     result.failed = list(report.failed)
     result.pending = list(report.pending)
     result.recovered += [k for k in report.recovered if k not in result.recovered]
