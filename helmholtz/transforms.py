@@ -1,8 +1,21 @@
-"""The torch layer: a JPEG transform and a device-resident training set.
+"""The torch layer: an exact JPEG transform, the codec as torch ops, and a device-resident training set.
 
-:class:`JPEG` compresses tensors with :mod:`helmholtz.jpeg`, exactly as
-Pillow would, at a fixed quality or at a random quality per sample, on the CPU
-or a CUDA device. :func:`jpeg_tensor` is the same as a function.
+:class:`JPEG` compresses images exactly as Pillow would, following
+torchvision v2's conventions: PIL images, NumPy arrays, tensors and
+``tv_tensors`` in, the same kind out; samples (tuples, dicts, nested) have
+their images compressed and their labels, masks and boxes passed through; a
+fixed, ranged or listed quality, a probability ``p``, reproducible draws that
+differ in each DataLoader worker; for float tensors that require grad, the
+exact pixels forward and a straight-through (or ``grad="smooth"``) gradient
+backward. :class:`JPEGCollate` compresses a whole batch in one codec call in
+the DataLoader worker; :func:`jpeg_tensor` is the transform as a function and
+:func:`jpeg_surrogate` the differentiable model behind ``grad="smooth"``.
+
+:func:`register_ops` defines the codec as ``torch.ops.helmholtz.*`` custom
+ops (``roundtrip``, ``roundtrip_many``, ``roundtrip_float``, ``coefficients``,
+``reconstruct``, ``bits`` and the transform's ``jpeg``), with fake kernels,
+so that ``torch.compile(fullgraph=True)`` and ``torch.export`` trace code that
+calls them.
 
 :class:`DeviceDataset` keeps a whole (compressed) training set on the
 training device as uint8 and slices augmented batches from it there;
@@ -17,9 +30,21 @@ from typing import Any
 
 from ._ml import transforms as _transforms
 from ._ml.device_data import DeviceDataset, compress_many, to_float_nchw
-from ._ml.transforms import jpeg_tensor
+from ._ml.ops import register as register_ops
+from ._ml.surrogate import jpeg_surrogate
+from ._ml.transforms import GRAD_MODES, JPEGCollate, jpeg_tensor
 
-__all__ = ["JPEG", "jpeg_tensor", "compress_many", "DeviceDataset", "to_float_nchw"]
+__all__ = [
+    "JPEG",
+    "JPEGCollate",
+    "GRAD_MODES",
+    "jpeg_tensor",
+    "jpeg_surrogate",
+    "register_ops",
+    "compress_many",
+    "DeviceDataset",
+    "to_float_nchw",
+]
 
 
 def __getattr__(name: str) -> Any:
