@@ -76,6 +76,13 @@ class Registry:
         table[name] = target
         self._loaded.pop(name, None)
 
+    def forget_loaded(self, name: str | None = None) -> None:
+        """Drop the imported plugin ``name`` (all with None), so the next :meth:`load` imports it again."""
+        if name is None:
+            self._loaded.clear()
+        else:
+            self._loaded.pop(name, None)
+
     def unregister(self, name: str) -> None:
         """Forget ``name`` (a no-op when it is not registered)."""
         self._table().pop(name, None)

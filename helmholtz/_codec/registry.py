@@ -113,6 +113,7 @@ def forget(name: str | None = None) -> None:
                 table.clear()
             else:
                 table.pop(name, None)
+        BACKENDS.forget_loaded(name)
 
 
 def available() -> list[str]:
