@@ -208,6 +208,7 @@ def _is_cupy(x) -> bool:
 # the events that end them; dropped once their event has completed.
 _PINNED: deque = deque()
 
+# torch has no uint16 / uint32 kernels to speak of: those buffers are int16 / int32 bits
 _TORCH_DTYPES = {"uint8": "uint8", "int16": "int16", "int32": "int32", "int64": "int64", "float32": "float32",
                  "bfloat16": "bfloat16", "uint16": "int16", "uint32": "int32"}
 
@@ -292,10 +293,6 @@ class _Ctx:
         if self.torch_in:
             return int(flag.item())
         return int(self.cupy.asnumpy(flag)[0])
-
-    def out(self, x, bfloat16: bool = False):
-        """Results are already of the caller's kind; CuPy bfloat16 stays int16 bits."""
-        return x
 
 
 def _ptr(a) -> np.uint64:
@@ -486,7 +483,6 @@ def _run(ctx, images, quals: _Qualities, subsampling, *, want_coefs=False, out_k
     fd = ctx.empty((chunk * g.blocks * 64,), "int16") if several else None
     tiles_shared = (_THREADS // 8) * _TILE_WORDS * 4 + 128 * 4
     img_bytes = h * w * c
-    out_px = h * w * c * (1, 4, 2)[out_kind]
     for i0 in range(0, n, chunk):
         m = min(chunk, n - i0)
         mod.fn["hz_convert_global"](
@@ -513,7 +509,6 @@ def _run(ctx, images, quals: _Qualities, subsampling, *, want_coefs=False, out_k
                         (-(-g.emit_items() // _THREADS), m), (_THREADS,),
                         (_ptr(planes), _i32(h), _i32(w), _i32(c), _i32(g.hs), _i32(g.vs), _i64((r0 + q) * n + i0),
                          _i32(out_kind), optr) + ms + (_i32(int(normalize)),))
-    del out_px
     return coefs if want_coefs else out
 
 

@@ -102,7 +102,6 @@ def test_small_kernel_opts_in_to_more_shared_memory(fake_cuda):
     images = rand((64, 32, 32, 3), 1)
     backend.roundtrip(fake(images), np.full((1, 64), 50, np.int32), "4:2:0", 1)
     assert E.FAKE_STATE["shared_attr"].get("hz_roundtrip_small") == 56 * 1024
-    mod = fake_cuda._module(sys.modules["cupy"], 0)
     g = fake_cuda._Geom(32, 32, 3, "4:2:0")
     assert g.small_layout(8, 256) <= 56 * 1024 < g.small_layout(9, 256)
 
