@@ -158,6 +158,27 @@ HZ_DEV void hz_unpack_col16(uint4 u, int32_t *x)
     x[7] = (int32_t)(int16_t)(u.w >> 16);
 }
 
+/* The rest of a block after its forward DCT (column t in x): quantise with the
+ * block's divisors, then either invert and store row t of the samples at `row`
+ * (coef == NULL) or store row t of the coefficients at `coef` (16 bytes).
+ * Inactive groups (act == 0) run the warp barriers with the others and store
+ * nothing; coef is NULL for all groups of a launch or for none. */
+template <bool SP, bool ST>
+HZ_DEV void hz_quantize_block(int32_t *tile, int t, int32_t *x, const uint32_t *table, int reuse, int act,
+                              uint8_t *row, int16_t *coef)
+{
+    if (!coef) {
+        hz_quantize_col<ST>(table, t, x, (int32_t *)0);
+        hz_idct_block(tile, t, x, reuse);
+        if (act) hz_store_row<SP>(row, x);
+        return;
+    }
+    int32_t v[8];
+    hz_quantize_col<ST>(table, t, x, v);
+    hz_cols_to_rows(tile, t, v, reuse);
+    if (act) *(uint4 *)coef = hz_pack_col16(v);
+}
+
 /* ---- colour conversion ------------------------------------------------------ */
 
 /* Conversion items per block of component c: 16 (4 samples each) for luma
@@ -400,6 +421,19 @@ HZ_DEV uint64_t hz_block_zigzag_mask(const int16_t *block)
     return hz_zigzag_mask(natural);
 }
 
+/* Call f(block, DC difference, slot) for the scan positions lane, lane + 32, ...
+ * of image i (block NULL for a dummy block, whose difference is 0). */
+template <class F>
+HZ_DEV void hz_for_each_position(const hz_gpu_scan &s, int64_t i, int lane, F f)
+{
+    for (int64_t p = lane; p < s.positions; p += 32) {
+        const int16_t *prev;
+        int slot;
+        const int16_t *blk = hz_gpu_scan_block(&s, i, p, &prev, &slot);
+        f(blk, blk ? blk[0] - (prev ? prev[0] : 0) : 0, slot);
+    }
+}
+
 /* hz_huffman.h's hz_block_gather into a warp's shared uint32 counts (atomic,
  * the warp's lanes count blocks side by side). Returns the extra bits. */
 HZ_DEV int64_t hz_block_gather_shared(const int16_t *block, uint64_t zzmask, int diff, uint32_t *dc_freq,
@@ -439,18 +473,15 @@ HZ_DEV int64_t hz_warp_gather(const hz_gpu_scan &s, int64_t i, uint32_t *hist, i
     HZ_SYNCWARP("bits.hist_zeroed");
     int64_t extra = 0;
     int b = 0;
-    for (int64_t p = lane; p < s.positions; p += 32) {
-        const int16_t *prev;
-        int slot;
-        const int16_t *blk = hz_gpu_scan_block(&s, i, p, &prev, &slot);
-        if (blk) {
-            extra += hz_block_gather_shared(blk, hz_block_zigzag_mask(blk), blk[0] - (prev ? prev[0] : 0),
-                                            hist + slot * 256, hist + (slot + 1) * 256, &b);
-        } else { /* dummy block: DC difference 0, then EOB */
+    hz_for_each_position(s, i, lane, [&](const int16_t *blk, int diff, int slot) {
+        if (blk)
+            extra += hz_block_gather_shared(blk, hz_block_zigzag_mask(blk), diff, hist + slot * 256,
+                                            hist + (slot + 1) * 256, &b);
+        else { /* dummy block: DC difference 0, then EOB */
             HZ_ATOMIC_INC(hist + slot * 256);
             HZ_ATOMIC_INC(hist + (slot + 1) * 256);
         }
-    }
+    });
     HZ_SYNCWARP("bits.hist_counted");
     *bad = HZ_BALLOT(b != 0) != 0;
     return hz_warp_sum64(extra);

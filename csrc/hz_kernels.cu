@@ -58,6 +58,15 @@
 
 #define HZ_CTA_LOOP(i, count) for (int i = (int)threadIdx.x; i < (count); i += (int)blockDim.x)
 
+/* Row t of block b of `image` in the coefficient arrays (rows, n, blocks of the component, 64). */
+__device__ __forceinline__ int16_t *hz_coef_row(const hz_gpu_geom &g, int16_t *c0, int16_t *c1, int16_t *c2,
+                                                int64_t image, int b, int t)
+{
+    const int c = hz_gpu_comp(&g, b);
+    int16_t *base = c == 0 ? c0 : (c == 1 ? c1 : c2);
+    return base + (image * (c == 0 ? g.nb0 : g.nb1) + b - hz_gpu_comp_first(&g, c)) * 64 + t * 8;
+}
+
 /* ---- tables ----------------------------------------------------------------- */
 
 /* div: uint32[HZ_GPU_DIV_WORDS] packed divisors of every quality; lens / codes:
@@ -175,22 +184,9 @@ extern "C" __global__ void HZ_LAUNCH_BOUNDS(256, 4)
             int32_t x[8] = {0, 0, 0, 0, 0, 0, 0, 0};
             if (act) hz_load_row<true>(row, x);
             hz_fdct_block(tile, t, x, 0); /* the tile alternates rows->columns, columns->rows */
-            if (mode == 0) {
-                hz_quantize_col<true>(table, t, x, (int32_t *)0);
-                hz_idct_block(tile, t, x, 0);
-                if (act) hz_store_row<true>(row, x);
-            } else {
-                int32_t v[8];
-                hz_quantize_col<true>(table, t, x, v);
-                hz_cols_to_rows(tile, t, v, 0);
-                if (act) {
-                    const int c = hz_gpu_comp(&g, b);
-                    int16_t *dst = c == 0 ? coef0 : (c == 1 ? coef1 : coef2);
-                    const int nbc = c == 0 ? g.nb0 : g.nb1;
-                    *(uint4 *)(dst + (((int64_t)row0 * n + first + li) * nbc + b - hz_gpu_comp_first(&g, c)) * 64 +
-                               t * 8) = hz_pack_col16(v);
-                }
-            }
+            hz_quantize_block<true, true>(tile, t, x, table, 0, act, row,
+                                          mode ? hz_coef_row(g, coef0, coef1, coef2, (int64_t)row0 * n + first + li, b, t)
+                                               : (int16_t *)0);
         }
     } else { /* several qualities: the DCTs, as int16, replace the consumed pixel tiles */
         for (int k0 = 0; k0 < total; k0 += groups) {
@@ -223,22 +219,10 @@ extern "C" __global__ void HZ_LAUNCH_BOUNDS(256, 4)
                 const uint32_t *table = s_tab + (li * 2 + (b >= g.nb0)) * HZ_GPU_TABLE_WORDS;
                 int32_t x[8] = {0, 0, 0, 0, 0, 0, 0, 0};
                 if (act) hz_unpack_col16(HZ_LDS("fd.load", uint4, smem + li * L.image_bytes + b * 128 + t * 16), x);
-                if (mode == 0) { /* columns->rows only: reuse */
-                    hz_quantize_col<true>(table, t, x, (int32_t *)0);
-                    hz_idct_block(tile, t, x, 1);
-                    if (act) hz_store_row<true>(smem + li * L.image_bytes + L.tile_bytes + b * 64 + t * 8, x);
-                } else {
-                    int32_t v[8];
-                    hz_quantize_col<true>(table, t, x, v);
-                    hz_cols_to_rows(tile, t, v, 1);
-                    if (act) {
-                        const int c = hz_gpu_comp(&g, b);
-                        int16_t *dst = c == 0 ? coef0 : (c == 1 ? coef1 : coef2);
-                        const int nbc = c == 0 ? g.nb0 : g.nb1;
-                        *(uint4 *)(dst + (((int64_t)(row0 + q) * n + first + li) * nbc + b - hz_gpu_comp_first(&g, c)) *
-                                             64 + t * 8) = hz_pack_col16(v);
-                    }
-                }
+                /* columns->rows only: reuse */
+                hz_quantize_block<true, true>(
+                    tile, t, x, table, 1, act, smem + li * L.image_bytes + L.tile_bytes + b * 64 + t * 8,
+                    mode ? hz_coef_row(g, coef0, coef1, coef2, (int64_t)(row0 + q) * n + first + li, b, t) : (int16_t *)0);
             }
             HZ_SYNC("quantised"); /* planes ready for the output; tables free for the next row */
         }
@@ -334,14 +318,12 @@ extern "C" __global__ void HZ_LAUNCH_BOUNDS(256, 4)
     for (int k0 = (int)blockIdx.x * groups; k0 < total; k0 += stride) {
         const int k = k0 + (tid >> 3), act = k < total;
         const int i = act ? k / blocks : 0, b = act ? k - i * blocks : 0;
-        const int c = hz_gpu_comp(&g, b), cls = c > 0, bb = b - hz_gpu_comp_first(&g, c);
-        const int nbc = c == 0 ? g.nb0 : g.nb1;
-        int16_t *cbase = c == 0 ? coef0 : (c == 1 ? coef1 : coef2);
+        const int cls = b >= g.nb0;
         uint8_t *row = planes ? planes + ((int64_t)i * blocks + b) * 64 + t * 8 : (uint8_t *)0;
         int16_t *fdp = fd ? fd + ((int64_t)i * blocks + b) * 64 + t * 8 : (int16_t *)0;
         int32_t x[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         if (mode == 5) { /* stored coefficients: row t, dequantised after the transpose */
-            const int16_t *src = cbase + ((i0 + i) * nbc + bb) * 64 + t * 8;
+            const int16_t *src = hz_coef_row(g, coef0, coef1, coef2, i0 + i, b, t);
             if (act) hz_unpack_col16(*(const uint4 *)src, x);
             hz_rows_to_cols(tile, t, x, 0);
             const uint16_t *tab = tables + (i0 + i) * 128 + cls * 64;
@@ -365,21 +347,14 @@ extern "C" __global__ void HZ_LAUNCH_BOUNDS(256, 4)
         } else if (act) {
             hz_unpack_col16(*(const uint4 *)fdp, x);
         }
-        const uint32_t *table;
-        if (qual) table = div + hz_gpu_quality(qual, n_total, q, i0 + i, qp0, qp1) * 128 + cls * 64;
-        else table = s_tab + cls * 64;
-        if (mode == 0 || mode == 3) {
-            if (qual) hz_quantize_col<false>(table, t, x, (int32_t *)0);
-            else hz_quantize_col<true>(table, t, x, (int32_t *)0);
-            hz_idct_block(tile, t, x, mode == 3); /* modes 3, 4 go columns->rows only */
-            if (act) hz_store_row<false>(row, x);
-        } else {
-            int32_t v[8];
-            if (qual) hz_quantize_col<false>(table, t, x, v);
-            else hz_quantize_col<true>(table, t, x, v);
-            hz_cols_to_rows(tile, t, v, mode == 4);
-            if (act) *(uint4 *)(cbase + (((int64_t)q_out * n_total + i0 + i) * nbc + bb) * 64 + t * 8) = hz_pack_col16(v);
-        }
+        /* modes 3, 4 go columns->rows only */
+        int16_t *coef = mode == 1 || mode == 4 ? hz_coef_row(g, coef0, coef1, coef2, q_out * n_total + i0 + i, b, t)
+                                               : (int16_t *)0;
+        if (qual)
+            hz_quantize_block<false, false>(tile, t, x, div + hz_gpu_quality(qual, n_total, q, i0 + i, qp0, qp1) * 128 +
+                                                             cls * 64, mode >= 3, act, row, coef);
+        else
+            hz_quantize_block<false, true>(tile, t, x, s_tab + cls * 64, mode >= 3, act, row, coef);
     }
 }
 
@@ -428,16 +403,13 @@ extern "C" __global__ void HZ_LAUNCH_BOUNDS(128, 8)
     {
         int64_t total = 0;
         int bad = 0;
-        for (int64_t p = lane; p < s.positions; p += 32) {
-            const int16_t *prev;
-            int slot;
-            const int16_t *blk = hz_gpu_scan_block(&s, i, p, &prev, &slot);
+        hz_for_each_position(s, i, lane, [&](const int16_t *blk, int diff, int slot) {
             if (blk)
-                total += hz_block_bits(blk, hz_block_zigzag_mask(blk), blk[0] - (prev ? prev[0] : 0),
-                                       smem + slot * 256, smem + (slot + 1) * 256, &bad);
+                total += hz_block_bits(blk, hz_block_zigzag_mask(blk), diff, smem + slot * 256, smem + (slot + 1) * 256,
+                                       &bad);
             else /* dummy block: DC difference 0, then EOB */
                 total += smem[slot * 256] + smem[(slot + 1) * 256];
-        }
+        });
         total = hz_warp_sum64(total);
         bad = HZ_BALLOT(bad != 0) != 0;
         if (lane == 0) out[i] = bad ? -1 : total;

@@ -252,3 +252,31 @@ def make_fake_cupy(emul: Emul) -> tuple[types.ModuleType, types.ModuleType]:
 
     cpx.empty_pinned = empty_pinned
     return cp, cpx
+
+
+def install(monkeypatch, emul: Emul):
+    """Put the fake CuPy in sys.modules for one test and return helmholtz._cuda, reset to a fresh device.
+
+    helmholtz._cuda's as_batch also takes FakeArray (a NumPy subclass) and torch tensors
+    (for the torch path, whose device hooks the torch tests point at the CPU) as device batches.
+    """
+    import sys
+
+    cp, cpx = make_fake_cupy(emul)
+    monkeypatch.setitem(sys.modules, "cupy", cp)
+    monkeypatch.setitem(sys.modules, "cupyx", cpx)
+    from helmholtz import _arrays, _cuda
+
+    monkeypatch.setattr(_cuda, "_MODULES", {})
+
+    def as_batch(images, name="images"):
+        if type(images).__module__.startswith("torch"):
+            shape = tuple(images.shape)
+            return _arrays.Batch(images.reshape((1,) * (4 - images.ndim) + shape), shape, lambda x: x, "cuda", "torch")
+        b = _arrays.as_batch(np.asarray(images), name)
+        return _arrays.Batch(fake(b.array), b.shape, b.wrap, "cuda", "cupy")
+
+    monkeypatch.setattr(_cuda, "as_batch", as_batch)
+    FAKE_STATE.update(launches=[], allocations=0, downloads=0, capturing=False, shared_attr={})
+    emul.config("forward")
+    return _cuda

@@ -35,20 +35,8 @@ def emul(tmp_path_factory):
 @pytest.fixture
 def gpu(emul, monkeypatch):
     """helmholtz._cuda over the emulated device; yields (module, backend)."""
-    cp, cpx = E.make_fake_cupy(emul)
-    monkeypatch.setitem(sys.modules, "cupy", cp)
-    monkeypatch.setitem(sys.modules, "cupyx", cpx)
-    from helmholtz import _arrays, _cuda
-
-    monkeypatch.setattr(_cuda, "_MODULES", {})
-
-    def as_batch(images, name="images"):
-        b = _arrays.as_batch(np.asarray(images), name)
-        return _arrays.Batch(E.fake(b.array), b.shape, b.wrap, "cuda", "cupy")
-
-    monkeypatch.setattr(_cuda, "as_batch", as_batch)
-    emul.config("forward")
-    yield _cuda, _cuda.load_backend()
+    cuda_mod = E.install(monkeypatch, emul)
+    yield cuda_mod, cuda_mod.load_backend()
     emul.config("forward")
 
 

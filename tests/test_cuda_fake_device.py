@@ -15,7 +15,6 @@ allocator's stream bookkeeping or anything else on a real device
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -36,24 +35,7 @@ def emul(tmp_path_factory):
 
 @pytest.fixture
 def fake_cuda(emul, monkeypatch):
-    cp, cpx = E.make_fake_cupy(emul)
-    monkeypatch.setitem(sys.modules, "cupy", cp)
-    monkeypatch.setitem(sys.modules, "cupyx", cpx)
-    from helmholtz import _arrays, _cuda
-
-    monkeypatch.setattr(_cuda, "_MODULES", {})
-
-    def as_batch(images, name="images"):  # a FakeArray is a NumPy subclass: as_batch would call it host memory
-        if type(images).__module__.startswith("torch"):
-            return _arrays.Batch(images.reshape((1,) * (4 - images.ndim) + tuple(images.shape)), tuple(images.shape),
-                                 lambda x: x, "cuda", "torch")
-        b = _arrays.as_batch(np.asarray(images), name)
-        return _arrays.Batch(fake(b.array), b.shape, b.wrap, "cuda", "cupy")
-
-    monkeypatch.setattr(_cuda, "as_batch", as_batch)
-    E.FAKE_STATE.update(launches=[], allocations=0, downloads=0, capturing=False, shared_attr={})
-    emul.config("forward")
-    return _cuda
+    return E.install(monkeypatch, emul)
 
 
 def rand(shape, seed):
