@@ -104,6 +104,16 @@ extern "C" __global__ void hz_emul_reverse(const int32_t *in, int32_t *out, int 
     if (t < n) out[t] = HZ_LDS("reverse.load", int32_t, s + n - 1 - t);
 }
 
+// Threads t < n_exit leave before a __syncthreads the others wait at: barrier divergence,
+// undefined on a GPU (a hang or worse); the emulation must report it, not hang.
+extern "C" __global__ void hz_emul_divergent(int32_t *out, int n_exit)
+{
+    const int t = (int)threadIdx.x;
+    if (t < n_exit) return;
+    HZ_SYNC("divergent");
+    out[t] = 1;
+}
+
 namespace {
 
 // ---- configuration ------------------------------------------------------------------
@@ -393,6 +403,7 @@ std::map<std::string, Entry> &kernels()
         {"hz_frequencies", make_entry(hz_frequencies)},
         {"hz_bits_optimal", make_entry(hz_bits_optimal)},
         {"hz_emul_reverse", make_entry(hz_emul_reverse)},
+        {"hz_emul_divergent", make_entry(hz_emul_divergent)},
     };
     return t;
 }

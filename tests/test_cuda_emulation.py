@@ -219,13 +219,23 @@ def test_every_barrier_is_needed(gpu, emul, site):
 
 
 def test_barrier_divergence_is_reported_not_hung(emul):
-    """A thread that exits while the others wait at __syncthreads is an error, not a hang."""
+    """Threads that exit while the others wait at __syncthreads are an error, not a hang."""
+    out = np.zeros(64, np.int32)
+    emul.config("forward")
+    emul.launch("hz_emul_divergent", (1,), (64,), (out, np.int32(0)))
+    assert (out == 1).all()
+    with pytest.raises(E.EmulError, match="barrier divergence.*'divergent', 5 exited"):
+        emul.launch("hz_emul_divergent", (1,), (64,), (out, np.int32(5)))
+
+
+def test_out_of_bounds_and_uninitialised_shared_reads_are_reported(emul):
     x = np.arange(64, dtype=np.int32)
     out = np.zeros_like(x)
     emul.config("forward")
-    with pytest.raises(E.EmulError, match="shared access at 'reverse.load' outside|deadlock|uninitialised"):
-        # n = 64 > blockDim: threads read slots beyond what the 32 threads wrote
-        emul.launch("hz_emul_reverse", (1,), (32,), (x, out, np.int32(64)), shared_mem=64 * 4)
+    with pytest.raises(E.EmulError, match="uninitialised shared memory at 'reverse.load'"):
+        emul.launch("hz_emul_reverse", (1,), (32,), (x, out, np.int32(64)), shared_mem=64 * 4)  # 32 writers, 64 slots read
+    with pytest.raises(E.EmulError, match="outside the 128 bytes of dynamic shared memory"):
+        emul.launch("hz_emul_reverse", (1,), (64,), (x, out, np.int32(64)), shared_mem=128)
 
 
 # ---- bank conflicts -----------------------------------------------------------------------------
