@@ -10,7 +10,7 @@ export HELMHOLTZ_DATA
 TORCH_PIN ?= torch==2.13.0
 CSRC := $(wildcard csrc/*.c csrc/*.h) $(wildcard helmholtz/_codec/*.pyx helmholtz/_codec/*.pxi) setup.py
 
-.PHONY: install build demo test test-fast bench bench-codec sanitize cuda-check clean
+.PHONY: install build demo test test-fast bench bench-codec sanitize cuda-check gpu-check-prep clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,10 +54,18 @@ sanitize: install
 	HELMHOLTZ_EXPECT_SANITIZED=1 $(abspath $(PY)) -m pytest -q -p no:cacheprovider tests/test_jpeg.py -k "not generic_kernels"
 
 # Compile every CUDA source with nvcc for sm_80 and sm_90, and with NVRTC (what CuPy uses at run
-# time, without system headers) for compute_80/90; no GPU needed.
+# time, without system headers) for compute_80/90, holding every kernel at sm_90 to <= 64 registers
+# and no local memory; then the emulation's static checks: the bank pattern of every shared-memory
+# access and the necessity of every barrier. No GPU needed.
 cuda-check: install
 	$(PIP) install "nvidia-cuda-nvrtc>=12"
 	PYTHON=$(abspath $(PY)) bash tools/check_cuda_compile.sh
+	$(PY) -m pytest -q tests/test_cuda_budget.py tests/test_cuda_emulation.py -k "budget or local_memory or bank or barrier"
+
+# What tools/gpu_check.sh carries to a device machine: the CIFAR-10 subset and the peers' wheels.
+gpu-check-prep: install
+	bash tools/fetch_gpu_wheels.sh
+	$(PY) tools/pack_gpu_data.py
 
 clean:
 	rm -rf build $(VENV) *.egg-info helmholtz/_codec/*.so helmholtz/_codec/native.c

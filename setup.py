@@ -37,7 +37,7 @@ class build_py_with_csrc(build_py):
         super().run()
         target = Path(self.build_lib) / "helmholtz" / "_csrc"
         target.mkdir(parents=True, exist_ok=True)
-        for pattern in ("*.h", "*.cu"):
+        for pattern in ("*.h", "*.cuh", "*.cu"):
             for path in CSRC.glob(pattern):
                 shutil.copy2(path, target / path.name)
 

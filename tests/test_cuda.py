@@ -218,6 +218,103 @@ def test_bits_match_cpu(optimize):
         np.testing.assert_array_equal(got, want)
 
 
+def _torch_cuda():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA")
+    return torch
+
+
+@needs_gpu
+@pytest.mark.cuda
+def test_input_written_on_a_side_stream_after_a_sleep_is_read_in_order():
+    """Kernels run on the caller's current stream: work queued behind a long sleep is waited for."""
+    torch = _torch_cuda()
+    images = rand((64, 32, 32, 3), seed=10)
+    want = jpeg.roundtrip(images, 37, backend="cpu")
+    src = torch.from_numpy(images).cuda()
+    for case in ("inside-the-side-stream", "main-stream-waits"):
+        x = torch.zeros_like(src)
+        side = torch.cuda.Stream()
+        torch.cuda.synchronize()
+        with torch.cuda.stream(side):
+            torch.cuda._sleep(200_000_000)  # ~0.1 s of GPU time before the input exists
+            x.copy_(src)
+            if case == "inside-the-side-stream":
+                out = jpeg.roundtrip(x, 37)
+                fl = jpeg.roundtrip_float(x, 37)
+        if case == "main-stream-waits":
+            torch.cuda.current_stream().wait_stream(side)
+            out = jpeg.roundtrip(x, 37)
+            fl = jpeg.roundtrip_float(x, 37)
+        torch.cuda.synchronize()
+        np.testing.assert_array_equal(out.cpu().numpy(), want, err_msg=case)
+        np.testing.assert_array_equal(fl.cpu().numpy(), want.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255))
+
+
+@needs_gpu
+@pytest.mark.cuda
+def test_outputs_come_from_torchs_allocator():
+    torch = _torch_cuda()
+    x = torch.from_numpy(rand((256, 32, 32, 3), seed=11)).cuda()
+    jpeg.roundtrip(x, 50)  # warm-up (module, tables)
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    out = jpeg.roundtrip(x, 50)
+    assert torch.cuda.memory_allocated() - before >= out.numel()
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        out.record_stream(side)  # a torch allocation: record_stream is valid
+    del out
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()  # frees blocks whose recorded streams are done
+    assert torch.cuda.memory_allocated() <= before + 4096
+
+
+@needs_gpu
+@pytest.mark.cuda
+def test_roundtrip_can_be_captured_in_a_cuda_graph_after_warm_up():
+    torch = _torch_cuda()
+    from helmholtz._codec import cuda as _cuda
+
+    images = rand((128, 32, 32, 3), seed=12)
+    static_x = torch.from_numpy(images).cuda()
+    q_dev = torch.arange(128, dtype=torch.int32, device="cuda") % 100 + 1
+    jpeg.roundtrip(static_x, 30)
+    _cuda.roundtrip_float(static_x, q_dev)
+    torch.cuda.synchronize()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        out_u8 = jpeg.roundtrip(static_x, 30)
+        out_f = _cuda.roundtrip_float(static_x, q_dev, dtype="bfloat16")
+        out_many = jpeg.roundtrip_many(static_x, [10, 90])
+    new = rand((128, 32, 32, 3), seed=13)
+    static_x.copy_(torch.from_numpy(new))
+    g.replay()
+    torch.cuda.synchronize()
+    np.testing.assert_array_equal(out_u8.cpu().numpy(), jpeg.roundtrip(new, 30, backend="cpu"))
+    np.testing.assert_array_equal(out_many.cpu().numpy(), jpeg.roundtrip_many(new, [10, 90], backend="cpu"))
+    q = np.arange(128) % 100 + 1
+    u8 = torch.from_numpy(jpeg.roundtrip(new, q, backend="cpu")).permute(0, 3, 1, 2).float() / 255
+    np.testing.assert_array_equal(out_f.float().cpu().numpy(), u8.bfloat16().float().numpy())
+
+
+@needs_gpu
+@pytest.mark.cuda
+def test_reconstruct_refuses_out_of_range_coefficients_on_the_gpu():
+    import cupy
+
+    images = rand((4, 24, 40, 3), seed=14)
+    coefs = jpeg.coefficients(cupy.asarray(images), [20, 40, 60, 80], backend="cuda")
+    comps = [c.copy() for c in coefs.components]
+    comps[0][1, 0, 0, 0, 1] = 3000
+    bad = jpeg.Coefficients(tuple(comps), coefs.tables, coefs.quality, coefs.subsampling, coefs.shape)
+    with pytest.raises(ValueError, match="outside the range"):
+        jpeg.reconstruct(bad, backend="cuda")
+    out = backends.get("cuda").reconstruct(comps, coefs.tables, 24, 40, "4:2:0", validate=False)
+    np.testing.assert_array_equal(host(out)[[0, 2, 3]], jpeg.roundtrip(images, [20, 40, 60, 80], backend="cpu")[[0, 2, 3]])
+
+
 # ---- without a GPU ---------------------------------------------------------------------------------
 
 
@@ -255,4 +352,5 @@ def test_kernel_sources_are_found():
     from helmholtz._codec import cuda as _cuda
 
     d = _cuda.kernel_source_dir()
-    assert (d / "hz_kernels.cu").is_file() and (d / "hz_gpu_tiles.h").is_file() and (d / "hz_block.h").is_file()
+    for name in ("hz_kernels.cu", "hz_gpu_tiles.h", "hz_gpu_block.cuh", "hz_block.h"):
+        assert (d / name).is_file(), name

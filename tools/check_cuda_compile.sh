@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Compile every csrc/*.cu with nvcc for sm_80 and sm_90 (warnings are errors),
 # then, when libnvrtc can be found, with NVRTC as CuPy does at run time
-# (tools/nvrtc_check.py). No GPU needed. Exits non-zero on any failure;
-# exits 0 with a message when nvcc is absent.
+# (tools/nvrtc_check.py). No GPU needed.
+#
+# Budgets (tools/ptxas_budget.py), enforced for the architectures in
+# BUDGET_ARCHS (default sm_90) with both compilers: every kernel at most 64
+# registers per thread (HZ_MAX_REGISTERS) and no local memory (stack frame and
+# spills 0). The other architectures are reported only.
+#
+# Exits non-zero on any failure; exits 0 with a message when nvcc is absent.
 #
 #   tools/check_cuda_compile.sh            # sm_80 sm_90
 #   ARCHS="80 90 100" tools/check_cuda_compile.sh
@@ -11,6 +17,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NVCC="${NVCC:-$(command -v nvcc || true)}"
 ARCHS="${ARCHS:-80 90}"
+BUDGET_ARCHS="${BUDGET_ARCHS:-90}"
 PYTHON="${PYTHON:-python3}"
 
 if [[ -z "$NVCC" ]]; then
@@ -28,8 +35,9 @@ for cu in "$ROOT"/csrc/*.cu; do
         echo "+ ${cmd[*]}"
         if out="$("${cmd[@]}" 2>&1)"; then
             echo "  ok: $(basename "$cu") sm_$arch"
-            # per-kernel registers / spills, for the record
-            grep -E "Function properties|registers|spill" <<<"$out" | sed 's/^/    /' | head -n 40 || true
+            enforce=""
+            [[ " $BUDGET_ARCHS " == *" $arch "* ]] && enforce="--enforce"
+            "$PYTHON" "$ROOT/tools/ptxas_budget.py" "nvcc sm_$arch" $enforce <<<"$out" || status=1
         else
             echo "$out"
             echo "  FAILED: $(basename "$cu") sm_$arch"
@@ -41,6 +49,6 @@ done
 if "$PYTHON" -c "import sys" 2>/dev/null; then
     nvrtc_archs=()
     for arch in $ARCHS; do nvrtc_archs+=("sm_$arch" "compute_$arch"); done
-    "$PYTHON" "$ROOT/tools/nvrtc_check.py" "${nvrtc_archs[@]}" || status=1
+    BUDGET_ARCHS="$BUDGET_ARCHS" "$PYTHON" "$ROOT/tools/nvrtc_check.py" "${nvrtc_archs[@]}" || status=1
 fi
 exit $status

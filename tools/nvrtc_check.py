@@ -2,7 +2,9 @@
 
 Usage: python tools/nvrtc_check.py [arch ...]   (default: sm_80 sm_90 compute_80 compute_90)
 Needs libnvrtc (e.g. pip install nvidia-cuda-nvrtc, or a CUDA toolkit); exits 0
-with a message when it cannot be found.
+with a message when it cannot be found. For real architectures (sm_XX) it asks
+ptxas for its resource report and holds the architectures in $BUDGET_ARCHS
+(default 90) to tools/ptxas_budget.py's budget: this is the code CuPy runs.
 """
 
 import ctypes
@@ -13,6 +15,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CSRC = ROOT / "csrc"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ptxas_budget  # noqa: E402
 
 
 def find_nvrtc():
@@ -30,12 +34,14 @@ def find_nvrtc():
     return None
 
 
-def compile_nvrtc(lib, source: str, arch: str, name: str = "hz_kernels.cu"):
+def compile_nvrtc(lib, source: str, arch: str, name: str = "hz_kernels.cu", verbose: bool = False):
     prog = ctypes.c_void_p()
     rc = lib.nvrtcCreateProgram(ctypes.byref(prog), source.encode(), name.encode(), 0, None, None)
     assert rc == 0, f"nvrtcCreateProgram failed: {rc}"
     # helmholtz/_cuda.py's options, plus what CuPy adds (-ftz=true, -arch=sm_XX for a cubin)
     opts = [b"-std=c++14", f"-I{CSRC}".encode(), b"-ftz=true", f"-arch={arch}".encode()]
+    if verbose:
+        opts.append(b"--ptxas-options=-v")
     arr = (ctypes.c_char_p * len(opts))(*opts)
     rc = lib.nvrtcCompileProgram(prog, len(opts), arr)
     size = ctypes.c_size_t()
@@ -53,11 +59,17 @@ def main(argv):
         return 0
     archs = argv or ["sm_80", "sm_90", "compute_80", "compute_90"]
     source = (CSRC / "hz_kernels.cu").read_text()
+    budget = {f"sm_{a}" for a in os.environ.get("BUDGET_ARCHS", "90").split()}
     status = 0
     for arch in archs:
-        rc, log = compile_nvrtc(lib, source, arch)
+        real = arch.startswith("sm_")
+        rc, log = compile_nvrtc(lib, source, arch, verbose=real)
         print(f"NVRTC {arch}: {'ok' if rc == 0 else f'FAILED (nvrtcResult {rc})'}")
-        if log.strip():
+        if rc != 0:
+            print(log)
+        elif real:
+            status |= ptxas_budget.check(f"NVRTC {arch}", log, arch in budget)
+        elif log.strip():
             print(log)
         status |= rc != 0
     return status

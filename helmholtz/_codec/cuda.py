@@ -4,15 +4,30 @@ The kernels run the same integer math as the C core (csrc/hz_block.h), so
 their results equal the ``cpu`` backend's and Pillow's byte for byte.
 
 * Inputs are CuPy arrays or torch CUDA tensors, C-contiguous uint8
-  ``(N, H, W, C)``; they are used in place (DLPack, zero copy) and results come
-  back as the same kind of array on the same device (torch in, torch out).
-* Kernels are queued on the caller's current stream: torch's
-  ``torch.cuda.current_stream()`` for tensors, CuPy's current stream for CuPy
-  arrays. Nothing synchronises the host, except :func:`bits` with
-  ``optimize=True`` (its tables are built on the host) and the upload of the
-  (small) quality table.
-* The module is compiled once per device with NVRTC (CuPy's RawModule) and
-  cached, also on disk by CuPy.
+  ``(N, H, W, C)``; they are read in place and results come back as the same
+  kind of array on the same device (torch in, torch out).
+* Memory: for torch inputs every output and every scratch buffer comes from
+  torch's caching allocator on the caller's current stream (so
+  ``torch.cuda.memory_allocated`` counts it and ``Tensor.record_stream`` works
+  as for any tensor); CuPy inputs use CuPy's memory pool.
+* Streams: kernels are queued on the caller's current stream
+  (``torch.cuda.current_stream()`` for tensors, CuPy's current stream for CuPy
+  arrays).
+* Qualities and tables: the divisors of all 100 qualities live on each device
+  (built once). One quality per row (``roundtrip(x, 50)``, ``roundtrip_many``)
+  travels as a kernel argument; per-image qualities given on the device
+  (``roundtrip_float(x, q_tensor)``) are read in place; per-image qualities
+  given on the host are copied through pinned memory without waiting.
+* Host synchronisation: none, in any call, except :meth:`CudaBackend.reconstruct`
+  with ``validate=True`` (the default), which reads back one flag to refuse
+  out-of-range coefficients with the CPU's ValueError (see there). The first
+  call on a device compiles the kernels and builds the tables (once, with one
+  synchronisation); warm up before capturing a CUDA graph.
+* CUDA graphs: after a warm-up call, ``roundtrip``, ``roundtrip_many``,
+  ``roundtrip_float``, ``coefficients``, ``bits`` and ``frequencies`` can be
+  captured; per-image qualities must then be a CUDA tensor (host arrays would
+  be copied from host memory at capture time only), and ``reconstruct``
+  needs ``validate=False``.
 
 Besides the backend (``helmholtz._codec.registry.get("cuda")``), this module offers
 :func:`roundtrip_float`, a round trip that writes normalised float32 or
@@ -24,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import deque
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -36,16 +52,30 @@ from ..errors import BackendUnavailable
 __all__ = ["load_backend", "CudaBackend", "roundtrip_float", "bits", "frequencies", "kernel_source_dir"]
 
 _FACTORS = {"4:4:4": (1, 1), "4:2:2": (2, 1), "4:2:0": (2, 2)}
-_THREADS = 256
-_SMALL_SHARED_LIMIT = 48 * 1024  # dynamic shared memory without opting in
+_THREADS = 256  # every pixel kernel; the kernels' __launch_bounds__(256, 4) hold them to 64 registers
+_BITS_THREADS = 128  # 4 warps, one image each
+_SMALL_SHARED_WANTED = 56 * 1024  # 4 CTAs of 256 threads per SM on an H100 (228 KiB)
+_SMALL_SHARED_DEFAULT = 48 * 1024  # without the opt-in attribute
 _MAX_IMAGES_PER_CTA = 16
-_SCRATCH_LIMIT = 1 << 30  # bytes of global scratch per launch group of the large-image path
+_SMALL_ITEM_LIMIT = 1 << 16  # the small kernel's index math divides numbers below 2^16
+_SCRATCH_LIMIT = 1 << 30  # bytes of global scratch per chunk of the large-image path
+_GRID_Y_LIMIT = 65535  # images per launch of the per-phase kernels (gridDim.y)
+_PACKED_ROWS = 18  # quality rows passed as kernel arguments, 7 bits each in two uint64
 _OUT_KINDS = {"uint8": 0, "float32": 1, "bfloat16": 2}
+_TILE_WORDS = 72  # csrc/hz_gpu_tiles.h HZ_GPU_TILE_WORDS / HZ_GPU_TABLE_WORDS
+_OPT_WORK_BYTES = 4 * 260 * 4 + (36 + 18 + 36) * 4  # sizeof(hz_opt_work) in csrc/hz_gpu_block.cuh
+_RANGE_MESSAGE = (
+    "coefficients are outside the range a baseline JPEG encoder produces from 8-bit samples "
+    f"(|coefficient * table entry| <= {ref.MAX_DEQUANTIZED})"
+)
 
 _INSTALL_HINT = (
     "the 'cuda' backend needs CuPy: pip install 'helmholtz-ml[cuda]' (CUDA 12) or "
     "'helmholtz-ml[cuda13]' (CUDA 13)"
 )
+
+_KERNELS = ("hz_init_tables", "hz_roundtrip_small", "hz_convert_global", "hz_block_global", "hz_emit_global",
+            "hz_bits_std", "hz_frequencies", "hz_bits_optimal")
 
 
 def kernel_source_dir() -> Path:
@@ -83,10 +113,10 @@ def _device_count(cupy) -> int:
         ) from None
 
 
-# ---- compiled module, one per device -------------------------------------------------------------
+# ---- compiled module and resident tables, one per device ----------------------------------------
 
 class _Module:
-    """The compiled kernels and constant tables on one device."""
+    """The compiled kernels and the constant tables on one device."""
 
     def __init__(self, cupy, device_id: int):
         csrc = kernel_source_dir()
@@ -94,21 +124,30 @@ class _Module:
         # CuPy's disk cache keys on the source text: fold the headers' hash in so
         # that an edited header recompiles.
         digest = hashlib.sha256()
-        for path in sorted(csrc.glob("*.h")):
+        for path in sorted(list(csrc.glob("*.h")) + list(csrc.glob("*.cuh"))):
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
         source += f"\n// helmholtz headers sha256 {digest.hexdigest()}\n"
         with cupy.cuda.Device(device_id):
             self.module = cupy.RawModule(code=source, options=("-std=c++14", f"-I{csrc}"))
-            names = ["hz_init_tables", "hz_roundtrip_small", "hz_fdct_global", "hz_quant_global",
-                     "hz_dequant_global", "hz_emit_global", "hz_bits_std", "hz_frequencies"]
-            self.fn = {name: self.module.get_function(name) for name in names}
-            self.div = cupy.empty(101 * 2 * 3 * 64, dtype=cupy.int32)
+            self.fn = {name: self.module.get_function(name) for name in _KERNELS}
+            # The small-image kernel may use more than 48 KiB of shared memory where the
+            # device allows the opt-in (4 CTAs per SM instead of 3 on an H100).
+            self.small_shared_limit = _SMALL_SHARED_DEFAULT
+            try:
+                self.fn["hz_roundtrip_small"].max_dynamic_shared_size_bytes = _SMALL_SHARED_WANTED
+                self.small_shared_limit = _SMALL_SHARED_WANTED
+            except Exception:  # older CuPy / device without the attribute
+                pass
+            self.div = cupy.empty(101 * 2 * 64, dtype=cupy.uint32)
             self.lens = cupy.empty(4 * 256, dtype=cupy.uint8)
-            self.fn["hz_init_tables"]((51,), (_THREADS,), (self.div, self.lens))
-            # once per device and process: the tables must be ready before kernels on
-            # any (possibly non-blocking) caller stream read them
-            cupy.cuda.get_current_stream().synchronize()
+            self.codes = cupy.empty(4 * 256, dtype=cupy.uint16)
+            stream = cupy.cuda.Stream(non_blocking=True)
+            with stream:
+                self.fn["hz_init_tables"]((51,), (_THREADS,), (self.div, self.lens, self.codes))
+            # Once per device and process: the tables must be complete before any
+            # (possibly non-blocking) caller stream reads them.
+            stream.synchronize()
             self.sm_count = int(cupy.cuda.runtime.getDeviceProperties(device_id)["multiProcessorCount"])
 
 
@@ -135,23 +174,61 @@ def _module(cupy, device_id: int) -> _Module:
     return mod
 
 
-# ---- arrays, devices, streams ------------------------------------------------------------------
+# ---- arrays, devices, streams, memory -----------------------------------------------------------
+
+# Hooks the CPU tests replace (tests/test_cuda_fake_device.py): the device type torch tensors must
+# have, the caller's stream, and whether that stream is capturing a CUDA graph.
+_TORCH_DEVICE_TYPE = "cuda"
+
+
+def _torch_stream_ptr(torch, device) -> int:
+    return int(torch.cuda.current_stream(device).cuda_stream)
+
+
+def _torch_capturing(torch, device) -> bool:
+    return bool(torch.cuda.is_current_stream_capturing())
+
+
+def _cupy_capturing(cp, stream) -> bool:
+    try:
+        return bool(cp.cuda.runtime.streamIsCapturing(stream.ptr))
+    except Exception:  # CuPy without the call: capture is then not supported anyway
+        return False
+
+
+def _is_torch(x) -> bool:
+    return type(x).__module__.startswith("torch")
+
+
+def _is_cupy(x) -> bool:
+    return type(x).__module__.startswith("cupy")
+
+
+# Pinned host buffers whose asynchronous copies may still be running (CuPy path), with
+# the events that end them; dropped once their event has completed.
+_PINNED: deque = deque()
+
+# torch has no uint16 / uint32 kernels to speak of: those buffers are int16 / int32 bits
+_TORCH_DTYPES = {"uint8": "uint8", "int16": "int16", "int32": "int32", "int64": "int64", "float32": "float32",
+                 "bfloat16": "bfloat16", "uint16": "int16", "uint32": "int32"}
+
 
 class _Ctx:
-    """Where a call runs: CuPy, the device, the stream and how to return results."""
+    """Where a call runs: the array kind, the device, the stream, and how memory is made."""
 
     def __init__(self, x):
         self.cupy = cp = _import_cupy()
-        self.torch_in = type(x).__module__.startswith("torch")
+        self.torch_in = _is_torch(x)
         if self.torch_in:
             import torch
 
-            if x.device.type != "cuda":
+            self.torch = torch
+            if x.device.type != _TORCH_DEVICE_TYPE:
                 raise ValueError(f"the 'cuda' backend needs CUDA tensors; got a tensor on {x.device}")
+            self.torch_device = x.device
             self.device_id = x.device.index if x.device.index is not None else torch.cuda.current_device()
-            stream = torch.cuda.current_stream(x.device)
-            self.stream = cp.cuda.ExternalStream(stream.cuda_stream, self.device_id)
-        elif type(x).__module__.startswith("cupy"):
+            self.stream = cp.cuda.ExternalStream(_torch_stream_ptr(torch, x.device), self.device_id)
+        elif _is_cupy(x):
             self.device_id = x.device.id
             with cp.cuda.Device(self.device_id):
                 self.stream = cp.cuda.get_current_stream()
@@ -169,20 +246,62 @@ class _Ctx:
         self.stream.__exit__(*exc)
         self.device.__exit__(*exc)
 
-    def to_cupy(self, x):
-        """Zero-copy CuPy view of a torch tensor (on our stream, so no extra sync)."""
-        if type(x).__module__.startswith("cupy"):
-            return x
-        return self.cupy.from_dlpack(x.detach())
+    # -- memory: torch's caching allocator for torch callers, CuPy's pool otherwise
+    def empty(self, shape, dtype: str):
+        if self.torch_in:
+            return self.torch.empty(tuple(int(s) for s in shape), dtype=getattr(self.torch, _TORCH_DTYPES[dtype]),
+                                    device=self.torch_device)
+        return self.cupy.empty(tuple(int(s) for s in shape), dtype="int16" if dtype == "bfloat16" else dtype)
 
-    def out(self, x, torch_dtype=None):
-        """Return a CuPy result as the caller's kind."""
-        if not self.torch_in:
-            return x
-        import torch
+    def zeros_int32(self, n: int):
+        if self.torch_in:
+            return self.torch.zeros(n, dtype=self.torch.int32, device=self.torch_device)
+        return self.cupy.zeros(n, dtype=self.cupy.int32)
 
-        t = torch.from_dlpack(x)
-        return t.view(torch_dtype) if torch_dtype is not None else t
+    def capturing(self) -> bool:
+        if self.torch_in:
+            return _torch_capturing(self.torch, self.torch_device)
+        return _cupy_capturing(self.cupy, self.stream)
+
+    def upload(self, host: np.ndarray, what: str):
+        """A device copy of a small host array, through pinned memory, without waiting for it."""
+        if self.capturing():
+            raise ValueError(
+                f"{what} given on the host cannot be captured in a CUDA graph (the copy would read host memory at "
+                "capture time only); pass them as a CUDA tensor / CuPy array, or use one value for all images"
+            )
+        host = np.ascontiguousarray(host)
+        if self.torch_in:
+            t = self.torch.from_numpy(host)
+            return t.pin_memory().to(self.torch_device, non_blocking=True)
+        cp = self.cupy
+        import cupyx
+
+        pinned = cupyx.empty_pinned(host.shape, host.dtype)
+        pinned[...] = host
+        out = cp.empty(host.shape, dtype=host.dtype)
+        out.set(pinned, stream=self.stream)
+        event = cp.cuda.Event(disable_timing=True)
+        event.record(self.stream)
+        while _PINNED and _PINNED[0][0].done:
+            _PINNED.popleft()
+        _PINNED.append((event, pinned))
+        return out
+
+    def download_flag(self, flag) -> int:
+        """The one read-back of the module: reconstruct's range flag (synchronises the stream)."""
+        if self.torch_in:
+            return int(flag.item())
+        return int(self.cupy.asnumpy(flag)[0])
+
+
+def _ptr(a) -> np.uint64:
+    """The device address of a torch tensor or CuPy array (NULL for None)."""
+    if a is None:
+        return np.uint64(0)
+    if _is_torch(a):
+        return np.uint64(a.data_ptr())
+    return np.uint64(a.data.ptr)
 
 
 def _i32(v):
@@ -193,88 +312,204 @@ def _i64(v):
     return np.int64(v)
 
 
-_NULL = np.uint64(0)
+def _f32(v):
+    return np.float32(v)
 
 
-def _grid(count: int, sm_count: int) -> tuple:
-    return (int(max(1, min((count + _THREADS - 1) // _THREADS, sm_count * 32))),)
+def _contiguous(ctx, x):
+    if ctx.torch_in:
+        return x.detach().contiguous()
+    return ctx.cupy.ascontiguousarray(x)
 
 
-def _small_layout(h: int, w: int, c: int, subsampling: str):
-    """Shared bytes per image of the small-image kernel (None when it does not fit)."""
-    geoms = ref.component_geometry(h, w, c, subsampling)
-    blocks = sum(g.blocks_high * g.blocks_wide for g in geoms)
-    plane = blocks * 64
-    per = ((h * w * c + 15) & ~15) + blocks * 128 + ((plane + 15) & ~15)
-    return per if per <= _SMALL_SHARED_LIMIT else None
+def _dtype_name(x) -> str:
+    return str(x.dtype).replace("torch.", "")
 
 
-def _run(ctx, images, qualities_np, subsampling, *, want_pixels=True, want_coefs=False, out_kind=0,
-         mean=None, std=None):
-    """The round trip / forward driver. images: CuPy (N, H, W, C) uint8 on ctx's device.
+# ---- geometry, mirrored from csrc/hz_gpu_tiles.h --------------------------------------------------
 
-    Returns (pixels or None, [per-component coefficient arrays (Q, N, bh, bw, 8, 8)] or None).
+class _Geom:
+    """hz_gpu_make_geom: block counts and the MCU-padded pixel area of one image size."""
+
+    def __init__(self, h: int, w: int, c: int, subsampling: str):
+        hs, vs = _FACTORS[subsampling] if c == 3 else (1, 1)
+        self.h, self.w, self.c, self.hs, self.vs = h, w, c, hs, vs
+        self.bw0, self.bh0 = -(-w // 8), -(-h // 8)
+        self.nb0 = self.bw0 * self.bh0
+        self.wt, self.ht = self.bw0 * 8, self.bh0 * 8
+        if c == 1:
+            self.bw1 = self.bh1 = self.nb1 = 0
+            self.blocks = self.nb0
+        else:
+            cw1, ch1 = -(-w // hs), -(-h // vs)
+            self.bw1, self.bh1 = -(-cw1 // 8), -(-ch1 // 8)
+            self.nb1 = self.bw1 * self.bh1
+            self.blocks = self.nb0 + 2 * self.nb1
+            self.wt = max(self.wt, self.bw1 * 8 * hs)
+            self.ht = max(self.ht, self.bh1 * 8 * vs)
+        self.shape_blocks = [(self.bh0, self.bw0)] + ([(self.bh1, self.bw1)] * 2 if c == 3 else [])
+
+    def small_layout(self, ipc: int, threads: int) -> int:
+        """Dynamic shared bytes of hz_roundtrip_small (hz_make_small_layout)."""
+        rb = _round_up(self.wt * self.c + 16, 16)
+        if rb % 32 == 0:
+            rb += 16
+        tile = _round_up(max(self.ht * rb + 16, self.blocks * 128), 128)
+        planes = _round_up(self.blocks * 64, 128)
+        return ipc * (tile + planes) + ipc * 2 * _TILE_WORDS * 4 + (threads // 8) * _TILE_WORDS * 4
+
+    def small_items(self) -> int:
+        """The largest per-image item count among the small kernel's loops (see _SMALL_ITEM_LIMIT)."""
+        stage = max(self.ht * 8, self.ht * self.wt * self.c)
+        convert = self.convert_items()
+        emit = self.bh0 * -(-self.w // 16) * 32
+        return max(stage, convert, emit, self.blocks, 128)
+
+    def convert_items(self) -> int:
+        """hz_items_per_block: 16 per luma / 4:4:4 block, 32 per subsampled chroma block."""
+        return _round_up(self.nb0 * 16, 32) + 2 * _round_up(self.nb1 * (32 if self.hs == 2 else 16), 32)
+
+    def emit_items(self) -> int:
+        return self.bh0 * -(-self.w // 16) * 32
+
+
+def _round_up(v: int, m: int) -> int:
+    return -(-v // m) * m
+
+
+def _images_per_cta(mod: _Module, g: _Geom, n: int) -> int:
+    """Images per CTA of the small kernel (0: the image does not fit; use the per-phase kernels)."""
+    best = 0
+    for ipc in range(1, _MAX_IMAGES_PER_CTA + 1):
+        if g.small_layout(ipc, _THREADS) > mod.small_shared_limit or ipc * g.small_items() >= _SMALL_ITEM_LIMIT:
+            break
+        best = ipc
+    if best == 0:
+        return 0
+    # keep at least ~4 CTAs per SM when the batch is small
+    return max(1, min(best, -(-n // (4 * mod.sm_count))))
+
+
+# ---- qualities ---------------------------------------------------------------------------------
+
+class _Qualities:
+    """Per (row, image) qualities: packed kernel arguments, or a device array (rows, n)."""
+
+    def __init__(self, rows: int, n: int, device=None, packed=None):
+        self.rows, self.n, self.device, self.packed = rows, n, device, packed
+
+    def chunks(self):
+        """(first row, row count, qual pointer, qp0, qp1) per launch group of rows."""
+        if self.device is not None:
+            yield 0, self.rows, self.device, np.uint64(0), np.uint64(0)
+            return
+        for r0 in range(0, self.rows, _PACKED_ROWS):
+            rows = self.packed[r0:r0 + _PACKED_ROWS]
+            p = [0, 0]
+            for k, q in enumerate(rows):
+                p[k // 9] |= int(q) << (7 * (k % 9))
+            yield r0, len(rows), None, np.uint64(p[0]), np.uint64(p[1])
+
+
+def _qualities(ctx, q, n: int) -> _Qualities:
+    """From a host (rows, n) int array, or a device array of n (one row) or (rows, n)."""
+    if _is_torch(q) or _is_cupy(q):
+        if _is_torch(q) and q.device.type != _TORCH_DEVICE_TYPE:
+            q = np.asarray(q)
+        else:
+            arr = q.reshape(1, -1) if q.ndim == 1 else q
+            if tuple(arr.shape)[1] != n:
+                raise ValueError(f"quality has {tuple(arr.shape)[1]} entries per row but there are {n} images")
+            if _dtype_name(arr) != "int32":
+                arr = arr.to(ctx.torch.int32) if ctx.torch_in and _is_torch(arr) else arr.astype("int32")
+            arr = _contiguous(ctx, arr)
+            return _Qualities(int(arr.shape[0]), n, device=arr)
+    q = np.asarray(q, dtype=np.int32).reshape(-1, n)
+    if (q == q[:, :1]).all():
+        return _Qualities(q.shape[0], n, packed=q[:, 0].tolist())
+    return _Qualities(q.shape[0], n, device=ctx.upload(q, "per-image qualities"))
+
+
+def _offset(ptr: np.uint64, nbytes: int) -> np.uint64:
+    return np.uint64(int(ptr) + nbytes) if int(ptr) else ptr
+
+
+# ---- the round-trip / forward driver -------------------------------------------------------------
+
+def _run(ctx, images, quals: _Qualities, subsampling, *, want_coefs=False, out_kind=0, mean=None, std=None):
+    """The round trip (or forward transform). images: (N, H, W, C) uint8 on ctx's device, contiguous.
+
+    Returns pixels (rows, N, H, W, C) / (rows, N, C, H, W), or per-component
+    coefficient arrays (rows, N, bh, bw, 8, 8).
     """
-    cp = ctx.cupy
     mod = ctx.mod
     n, h, w, c = (int(s) for s in images.shape)
-    hs, vs = _FACTORS[subsampling] if c == 3 else (1, 1)
-    nq = int(qualities_np.shape[0])
-    qd = cp.asarray(np.ascontiguousarray(qualities_np, dtype=np.int32))
-    geoms = ref.component_geometry(h, w, c, subsampling)
-    coefs = None
+    g = _Geom(h, w, c, subsampling)
+    rows = quals.rows
     if want_coefs:
-        coefs = [cp.empty((nq, n, g.blocks_high, g.blocks_wide, 8, 8), dtype=cp.int16) for g in geoms]
-    cptr = [coefs[k] if coefs and k < len(coefs) else _NULL for k in range(3)]
-    pixels = out_u8 = out_f = None
-    if want_pixels:
-        if out_kind == 0:
-            pixels = out_u8 = cp.empty((nq, n, h, w, c), dtype=cp.uint8)
-        else:
-            pixels = out_f = cp.empty((nq, n, c, h, w), dtype=cp.float32 if out_kind == 1 else cp.int16)
+        out = None
+        coefs = [ctx.empty((rows, n, bh, bw, 8, 8), "int16") for bh, bw in g.shape_blocks]
+    else:
+        coefs = None
+        out = ctx.empty((rows, n, h, w, c) if out_kind == 0 else (rows, n, c, h, w),
+                        ("uint8", "float32", "bfloat16")[out_kind])
+    cptr = [_ptr(coefs[k]) if coefs and k < len(coefs) else np.uint64(0) for k in range(3)]
     normalize = mean is not None
-    md = cp.asarray(np.resize(np.asarray(mean if normalize else [0.0], np.float32), 3))
-    sd = cp.asarray(np.resize(np.asarray(std if normalize else [1.0], np.float32), 3))
-    u8 = out_u8 if out_u8 is not None else _NULL
-    fo = out_f if out_f is not None else _NULL
+    mean3 = np.resize(np.asarray(mean if normalize else [0.0], np.float32), 3)
+    std3 = np.resize(np.asarray(std if normalize else [1.0], np.float32), 3)
+    ms = tuple(_f32(v) for v in mean3) + tuple(_f32(v) for v in std3)
+    mode = 1 if want_coefs else 0
+    x = _ptr(images)
+    optr = _ptr(out)
 
-    per_image = _small_layout(h, w, c, subsampling)
-    if per_image is not None:
-        ipc = max(1, min(_MAX_IMAGES_PER_CTA, _SMALL_SHARED_LIMIT // per_image))
-        # keep at least ~4 CTAs per SM when the batch is small
-        ipc = max(1, min(ipc, -(-n // (4 * mod.sm_count))))
-        grid = (-(-n // ipc),)
-        mod.fn["hz_roundtrip_small"](
-            grid, (_THREADS,),
-            (images, _i32(n), _i32(h), _i32(w), _i32(c), _i32(hs), _i32(vs), qd, _i32(nq), _i32(ipc), mod.div,
-             _i32(int(want_pixels)), _i32(out_kind), u8, fo, md, sd, _i32(int(normalize)), cptr[0], cptr[1], cptr[2]),
-            shared_mem=ipc * per_image,
-        )
-        return pixels, coefs
+    ipc = _images_per_cta(mod, g, n)
+    if ipc:
+        shared = g.small_layout(ipc, _THREADS)
+        for r0, nr, qdev, qp0, qp1 in quals.chunks():
+            mod.fn["hz_roundtrip_small"](
+                (-(-n // ipc),), (_THREADS,),
+                (x, _i32(n), _i32(h), _i32(w), _i32(c), _i32(g.hs), _i32(g.vs), _ptr(qdev), qp0, qp1, _i32(nr),
+                 _i32(r0), _i32(ipc), mod.div, _i32(mode), _i32(out_kind), optr) + ms
+                + (_i32(int(normalize)),) + tuple(cptr),
+                shared_mem=shared,
+            )
+        return coefs if want_coefs else out
 
-    blocks = sum(g.blocks_high * g.blocks_wide for g in geoms)
-    per_scratch = blocks * 128 + blocks * 64
-    chunk = max(1, min(n, _SCRATCH_LIMIT // per_scratch))
-    fd = cp.empty((chunk, blocks, 64), dtype=cp.int16)
-    planes = cp.empty((chunk, blocks * 64), dtype=cp.uint8) if want_pixels else None
+    # Large images: one kernel per phase over chunks of images, planes (and DCTs) in scratch.
+    several = rows > 1
+    per_image = g.blocks * 64 * (3 if several else 1)
+    chunk = max(1, min(n, _SCRATCH_LIMIT // per_image, _GRID_Y_LIMIT, (2**31 - 1) // (g.blocks * 8)))
+    planes = ctx.empty((chunk * g.blocks * 64,), "uint8")
+    fd = ctx.empty((chunk * g.blocks * 64,), "int16") if several else None
+    tiles_shared = (_THREADS // 8) * _TILE_WORDS * 4 + 128 * 4
     img_bytes = h * w * c
     for i0 in range(0, n, chunk):
         m = min(chunk, n - i0)
-        sub = images.reshape(n, img_bytes)[i0:i0 + m]
-        mod.fn["hz_fdct_global"](_grid(m * blocks, mod.sm_count), (_THREADS,),
-                                 (sub, _i64(m), _i32(h), _i32(w), _i32(c), _i32(hs), _i32(vs), fd))
-        for q in range(nq):
-            cq = [coefs[k][q, i0:i0 + m] if coefs and k < len(coefs) else _NULL for k in range(3)]
-            mod.fn["hz_quant_global"](
-                _grid(m * blocks, mod.sm_count), (_THREADS,),
-                (fd, _i64(m), _i32(h), _i32(w), _i32(c), _i32(hs), _i32(vs), qd[q, i0:i0 + m], _i32(0), mod.div,
-                 cq[0], cq[1], cq[2], planes if want_pixels else _NULL))
-            if want_pixels:
-                mod.fn["hz_emit_global"](
-                    _grid(m * h * w, mod.sm_count), (_THREADS,),
-                    (planes, _i64(m), _i32(h), _i32(w), _i32(c), _i32(hs), _i32(vs), _i64(q * n + i0),
-                     _i32(out_kind), u8, fo, md, sd, _i32(int(normalize))))
-    return pixels, coefs
+        mod.fn["hz_convert_global"](
+            (-(-g.convert_items() // _THREADS), m), (_THREADS,),
+            (_offset(x, i0 * img_bytes), _i32(h), _i32(w), _i32(c), _i32(g.hs), _i32(g.vs), _ptr(planes)))
+        groups = m * g.blocks
+        grid = (max(1, min(-(-groups // (_THREADS // 8)), mod.sm_count * 8)),)
+
+        def block(kmode, qdev, qp0, qp1, q, q_out):
+            mod.fn["hz_block_global"](
+                grid, (_THREADS,),
+                (_i32(kmode), _ptr(planes), _ptr(fd), _i32(m), _i32(h), _i32(w), _i32(c), _i32(g.hs), _i32(g.vs),
+                 _ptr(qdev), qp0, qp1, _i32(q), _i64(n), _i64(i0), _i32(q_out), mod.div) + tuple(cptr)
+                + (np.uint64(0), np.uint64(0)),
+                shared_mem=tiles_shared)
+
+        if several:
+            block(2, None, np.uint64(0), np.uint64(0), 0, 0)
+        for r0, nr, qdev, qp0, qp1 in quals.chunks():
+            for q in range(nr):
+                block((4 if want_coefs else 3) if several else (1 if want_coefs else 0), qdev, qp0, qp1, q, r0 + q)
+                if not want_coefs:
+                    mod.fn["hz_emit_global"](
+                        (-(-g.emit_items() // _THREADS), m), (_THREADS,),
+                        (_ptr(planes), _i32(h), _i32(w), _i32(c), _i32(g.hs), _i32(g.vs), _i64((r0 + q) * n + i0),
+                         _i32(out_kind), optr) + ms + (_i32(int(normalize)),))
+    return coefs if want_coefs else out
 
 
 def _device_batch(images, name="images"):
@@ -299,49 +534,86 @@ class CudaBackend:
         """uint8 (N, H, W, C) device array -> uint8 (Q, N, H, W, C), same kind and device."""
         ctx = _Ctx(images)
         with ctx:
-            pixels, _ = _run(ctx, ctx.to_cupy(images), np.asarray(qualities, np.int32), subsampling)
-            return ctx.out(pixels)
+            x = _contiguous(ctx, images)
+            return _run(ctx, x, _qualities(ctx, qualities, int(x.shape[0])), subsampling)
 
     def forward(self, images, qualities, subsampling: str, num_threads: int = 1):
         """uint8 (N, H, W, C) -> for each quality row a list of int16 (N, bh, bw, 8, 8) per component."""
         ctx = _Ctx(images)
         with ctx:
-            _, coefs = _run(ctx, ctx.to_cupy(images), np.asarray(qualities, np.int32), subsampling,
-                            want_pixels=False, want_coefs=True)
-            return [[ctx.out(comp[q]) for comp in coefs] for q in range(int(np.shape(qualities)[0]))]
+            x = _contiguous(ctx, images)
+            quals = _qualities(ctx, qualities, int(x.shape[0]))
+            coefs = _run(ctx, x, quals, subsampling, want_coefs=True)
+            return [[comp[q] for comp in coefs] for q in range(quals.rows)]
 
-    def reconstruct(self, components, tables, height: int, width: int, subsampling: str, num_threads: int = 1):
-        """int16 blocks per component + uint16 tables (N, 2, 8, 8) -> uint8 (N, H, W, C)."""
+    def reconstruct(self, components, tables, height: int, width: int, subsampling: str, num_threads: int = 1,
+                    *, validate: bool = True):
+        """int16 blocks per component + uint16 tables (N, 2, 8, 8) -> uint8 (N, H, W, C).
+
+        Parameters
+        ----------
+        validate : bool
+            Refuse coefficients whose dequantised values lie beyond what an 8-bit
+            baseline encoder produces (``|coefficient * table entry| > 2176``)
+            with the CPU backend's ValueError. The kernels check every block on
+            the device and set a flag; reading that flag back is this module's
+            only host synchronisation (one 4-byte copy on the caller's stream),
+            and it cannot happen inside CUDA graph capture. ``validate=False``
+            skips the read: nothing synchronises and the call can be captured,
+            and out-of-range blocks decode with the islow arithmetic as it
+            falls (deterministic, not guaranteed to match any libjpeg build).
+
+        Raises
+        ------
+        ValueError
+            With ``validate=True``, for out-of-range coefficients.
+        RuntimeError
+            With ``validate=True`` while the stream is capturing a CUDA graph.
+        """
         ctx = _Ctx(components[0])
-        cp = ctx.cupy
         with ctx:
-            comps = [cp.ascontiguousarray(ctx.to_cupy(x)).astype(cp.int16, copy=False) for x in components]
-            if type(tables).__module__.startswith("torch"):
-                t = ctx.to_cupy(tables) if tables.is_cuda else cp.asarray(tables.numpy())
-            else:
-                t = cp.asarray(tables)  # CuPy stays put; NumPy (jpeg.Coefficients.tables) is uploaded
-            t = cp.ascontiguousarray(t.astype(cp.uint16, copy=False))
+            if validate and ctx.capturing():
+                raise RuntimeError(
+                    "reconstruct(validate=True) reads back a range flag, which cannot happen while capturing a CUDA "
+                    "graph; pass validate=False to capture it (out-of-range coefficients are then not refused)"
+                )
+            comps = [_contiguous(ctx, x) for x in components]
+            for k in comps:
+                if _dtype_name(k) != "int16":
+                    raise ValueError(f"components must be int16; got {k.dtype}")
             n = int(comps[0].shape[0])
             c = 1 if len(comps) == 1 else 3
-            hs, vs = _FACTORS[subsampling] if c == 3 else (1, 1)
-            geoms = ref.component_geometry(height, width, c, subsampling)
-            blocks = sum(g.blocks_high * g.blocks_wide for g in geoms)
-            out = cp.empty((n, height, width, c), dtype=cp.uint8)
-            chunk = max(1, min(n, _SCRATCH_LIMIT // (blocks * 64)))
-            planes = cp.empty((chunk, blocks * 64), dtype=cp.uint8)
+            g = _Geom(height, width, c, subsampling)
+            if _is_torch(tables) or _is_cupy(tables):
+                t = _contiguous(ctx, tables)
+                if _dtype_name(t) != "int16" and _dtype_name(t) != "uint16":
+                    t = t.to(ctx.torch.int16) if ctx.torch_in and _is_torch(t) else t.astype("uint16")
+            else:  # NumPy (jpeg.Coefficients.tables)
+                t = ctx.upload(np.asarray(tables, np.uint16).reshape(n, 128), "quantisation tables")
+            out = ctx.empty((n, height, width, c), "uint8")
+            flag = ctx.zeros_int32(1)
             mod = ctx.mod
+            chunk = max(1, min(n, _SCRATCH_LIMIT // (g.blocks * 64), _GRID_Y_LIMIT, (2**31 - 1) // (g.blocks * 8)))
+            planes = ctx.empty((chunk * g.blocks * 64,), "uint8")
+            cptr = [_ptr(comps[k]) if k < len(comps) else np.uint64(0) for k in range(3)]
+            tiles_shared = (_THREADS // 8) * _TILE_WORDS * 4 + 128 * 4
+            zero = (np.float32(0),) * 6
             for i0 in range(0, n, chunk):
                 m = min(chunk, n - i0)
-                cc = [comps[k][i0:i0 + m] if k < len(comps) else _NULL for k in range(3)]
-                mod.fn["hz_dequant_global"](
-                    _grid(m * blocks, mod.sm_count), (_THREADS,),
-                    (cc[0], cc[1], cc[2], t[i0:i0 + m], _i64(m), _i32(height), _i32(width), _i32(c), _i32(hs),
-                     _i32(vs), planes))
+                grid = (max(1, min(-(-(m * g.blocks) // (_THREADS // 8)), mod.sm_count * 8)),)
+                mod.fn["hz_block_global"](
+                    grid, (_THREADS,),
+                    (_i32(5), _ptr(planes), np.uint64(0), _i32(m), _i32(height), _i32(width), _i32(c), _i32(g.hs),
+                     _i32(g.vs), np.uint64(0), np.uint64(0), np.uint64(0), _i32(0), _i64(n), _i64(i0), _i32(0),
+                     mod.div) + tuple(cptr) + (_ptr(t), _ptr(flag)),
+                    shared_mem=tiles_shared)
                 mod.fn["hz_emit_global"](
-                    _grid(m * height * width, mod.sm_count), (_THREADS,),
-                    (planes, _i64(m), _i32(height), _i32(width), _i32(c), _i32(hs), _i32(vs), _i64(i0), _i32(0),
-                     out, _NULL, _NULL, _NULL, _i32(0)))
-            return ctx.out(out)
+                    (-(-g.emit_items() // _THREADS), m), (_THREADS,),
+                    (_ptr(planes), _i32(height), _i32(width), _i32(c), _i32(g.hs), _i32(g.vs), _i64(i0), _i32(0),
+                     _ptr(out)) + zero + (_i32(0),))
+            if validate and ctx.download_flag(flag):
+                raise ValueError(_RANGE_MESSAGE)
+            return out
 
 
 def load_backend() -> CudaBackend:
@@ -364,7 +636,7 @@ def load_backend() -> CudaBackend:
 
 def roundtrip_float(
     images: Any,
-    quality: int | Sequence[int],
+    quality: Any,
     subsampling: str = "4:2:0",
     dtype: str = "float32",
     mean: Sequence[float] | None = None,
@@ -376,8 +648,11 @@ def roundtrip_float(
     ----------
     images : CuPy array or torch CUDA tensor
         uint8 ``(N, H, W, C)`` (or ``(H, W, C)`` / ``(H, W)``), C = 1 or 3.
-    quality : int or sequence of int
-        1..100, for all images or one per image.
+    quality : int, sequence of int, or CUDA tensor / CuPy array
+        1..100, for all images or one per image. A device array of N int
+        qualities is read in place (nothing is copied from the host, so the
+        call can be captured in a CUDA graph); values outside 1..100 are
+        clamped on the device instead of raising.
     subsampling : {"4:2:0", "4:2:2", "4:4:4"}
     dtype : {"float32", "bfloat16"}
         bfloat16 is rounded to nearest even from the float32 value (as
@@ -398,34 +673,52 @@ def roundtrip_float(
     subsampling = check_subsampling(subsampling)
     batch = _device_batch(images)
     mean, std = check_normalization(dtype, mean, std, int(batch.array.shape[3]))
-    q = as_qualities(quality, batch.n)[None, :]
+    n = int(batch.array.shape[0])
+    device_q = (_is_torch(quality) and quality.device.type == _TORCH_DEVICE_TYPE) or _is_cupy(quality)
+    if device_q:
+        if int(np.prod(tuple(quality.shape))) != n:
+            raise ValueError(f"quality has {tuple(quality.shape)} entries but there are {n} images; give one per image")
+        q = quality.reshape(1, n)
+    else:
+        q = as_qualities(quality, n)[None, :]
     ctx = _Ctx(batch.array)
     with ctx:
-        pixels, _ = _run(ctx, ctx.to_cupy(batch.array), q, subsampling, out_kind=_OUT_KINDS[dtype], mean=mean, std=std)
-        out = pixels[0]
-        if ctx.torch_in:
-            import torch
-
-            return ctx.out(out, torch.bfloat16 if dtype == "bfloat16" else None)
-        return out
+        x = _contiguous(ctx, batch.array)
+        return _run(ctx, x, _qualities(ctx, q, n), subsampling, out_kind=_OUT_KINDS[dtype], mean=mean, std=std)[0]
 
 
 # ---- entropy-coded sizes ---------------------------------------------------------------------------
 
 def _scan_args(ctx, components, subsampling):
-    cp = ctx.cupy
-    comps = [cp.ascontiguousarray(ctx.to_cupy(x)) for x in components]
+    comps = [_contiguous(ctx, x) for x in components]
     for x in comps:
-        if x.dtype != cp.int16 or x.ndim != 5:
-            raise ValueError(f"components must be int16 (N, bh, bw, 8, 8) arrays; got {x.dtype} {x.shape}")
+        if _dtype_name(x) != "int16" or x.ndim != 5:
+            raise ValueError(f"components must be int16 (N, bh, bw, 8, 8) arrays; got {x.dtype} {tuple(x.shape)}")
     ncomp = len(comps)
+    if ncomp not in (1, 3):
+        raise ValueError(f"components must be 1 (grayscale) or 3 arrays; got {ncomp}")
     hs, vs = _FACTORS[check_subsampling(subsampling)] if ncomp == 3 else (1, 1)
     n = int(comps[0].shape[0])
     bh0, bw0 = int(comps[0].shape[1]), int(comps[0].shape[2])
     bh1, bw1 = (int(comps[1].shape[1]), int(comps[1].shape[2])) if ncomp == 3 else (0, 0)
-    ptr = [comps[k] if k < ncomp else _NULL for k in range(3)]
+    if ncomp == 3:
+        mcu = (-(-bh0 // vs), -(-bw0 // hs))
+        for k in (1, 2):
+            if (int(comps[k].shape[0]),) + tuple(int(s) for s in comps[k].shape[1:3]) != (n,) + mcu:
+                raise ValueError(
+                    f"chroma component {k} has shape {tuple(comps[k].shape)}; with luma {tuple(comps[0].shape)} and "
+                    f"{subsampling} it must be {(n,) + mcu + (8, 8)}"
+                )
+    # The kernels count symbols in 32-bit counters per image and table.
+    if max(bh0 * bw0, 2 * bh1 * bw1) * 64 >= 2**32:
+        raise ValueError(f"images of {bh0}x{bw0} luma blocks are too large for the GPU entropy kernels")
+    ptr = [_ptr(comps[k]) if k < ncomp else np.uint64(0) for k in range(3)]
     return comps, (ptr[0], ptr[1], ptr[2], _i32(ncomp), _i64(n), _i32(bh0), _i32(bw0), _i32(bh1), _i32(bw1),
                    _i32(hs), _i32(vs)), n
+
+
+def _bits_grid(ctx, n: int) -> tuple:
+    return (int(max(1, min(-(-n // (_BITS_THREADS // 32)), ctx.mod.sm_count * 16))),)
 
 
 def frequencies(components: Sequence[Any], subsampling: str = "4:2:0"):
@@ -436,15 +729,16 @@ def frequencies(components: Sequence[Any], subsampling: str = "4:2:0"):
     backend="cuda").components``). Returns ``(freq, extra)``: int64
     ``(N, 4, 256)`` and int64 ``(N,)`` (-1 for coefficients outside the baseline
     range), of the input's kind; equal to ``helmholtz.jpeg.symbol_frequencies``.
+    One warp counts each image; nothing synchronises the host.
     """
     ctx = _Ctx(components[0])
-    cp = ctx.cupy
     with ctx:
         _, args, n = _scan_args(ctx, components, subsampling)
-        freq = cp.empty((n, 4, 256), dtype=cp.int64)
-        extra = cp.empty(n, dtype=cp.int64)
-        ctx.mod.fn["hz_frequencies"](_grid(n, ctx.mod.sm_count), (_THREADS,), args + (freq, extra))
-        return ctx.out(freq), ctx.out(extra)
+        freq = ctx.empty((n, 4, 256), "int64")
+        extra = ctx.empty((n,), "int64")
+        ctx.mod.fn["hz_frequencies"](_bits_grid(ctx, n), (_BITS_THREADS,), args + (_ptr(freq), _ptr(extra)),
+                                     shared_mem=(_BITS_THREADS // 32) * 4096)
+        return freq, extra
 
 
 def bits(components: Sequence[Any], subsampling: str = "4:2:0", optimize: bool = False):
@@ -452,51 +746,18 @@ def bits(components: Sequence[Any], subsampling: str = "4:2:0", optimize: bool =
 
     As ``helmholtz.jpeg.bits`` (before byte stuffing and padding): int64
     ``(N,)`` of the input's kind, -1 for an image whose coefficients lie outside
-    the baseline range. With the standard tables everything runs on the GPU
-    without synchronising; ``optimize=True`` counts symbols on the GPU, then
-    builds each image's optimal tables on the host (libjpeg's
-    ``jpeg_gen_optimal_table``) and synchronises.
+    the baseline range. One warp counts each image, with the standard tables or
+    (``optimize=True``) with each image's optimal tables, which the warp builds
+    as libjpeg's ``jpeg_gen_optimal_table`` does. Nothing synchronises the host.
     """
     ctx = _Ctx(components[0])
-    cp = ctx.cupy
     with ctx:
         _, args, n = _scan_args(ctx, components, subsampling)
-        if not optimize:
-            out = cp.empty(n, dtype=cp.int64)
-            ctx.mod.fn["hz_bits_std"]((max(1, -(-n // _THREADS)),), (_THREADS,), args + (ctx.mod.lens, out))
-            return ctx.out(out)
-        freq = cp.empty((n, 4, 256), dtype=cp.int64)
-        extra = cp.empty(n, dtype=cp.int64)
-        ctx.mod.fn["hz_frequencies"](_grid(n, ctx.mod.sm_count), (_THREADS,), args + (freq, extra))
-        result = _optimal_bits(cp.asnumpy(freq), cp.asnumpy(extra), 2 if len(components) == 1 else 4)
-        return ctx.out(cp.asarray(result))
-
-
-def _optimal_bits(freq: np.ndarray, extra: np.ndarray, nslots: int) -> np.ndarray:
-    """Bits with per-image optimal tables from symbol counts (host)."""
-    try:
-        from .native import optimal_table
-    except ImportError:
-        from .entropy_reference import code_lengths, gen_optimal_table
-
-        def lengths(f):
-            return code_lengths(gen_optimal_table(f))
-    else:
-        def lengths(f):
-            counts, vals = optimal_table(np.ascontiguousarray(f, dtype=np.int64))
-            out = np.zeros(256, np.int64)
-            k = 0
-            for length, count in enumerate(counts, start=1):
-                for v in vals[k:k + count]:
-                    out[v] = length
-                k += count
-            return out
-
-    out = extra.copy()
-    for i in range(freq.shape[0]):
-        if out[i] < 0:
-            continue
-        for s in range(nslots):
-            f = freq[i, s]
-            out[i] += int(np.dot(f, lengths(f)))
-    return out
+        out = ctx.empty((n,), "int64")
+        if optimize:
+            ctx.mod.fn["hz_bits_optimal"](_bits_grid(ctx, n), (_BITS_THREADS,), args + (_ptr(out),),
+                                          shared_mem=(_BITS_THREADS // 32) * (4096 + _OPT_WORK_BYTES))
+        else:
+            ctx.mod.fn["hz_bits_std"](_bits_grid(ctx, n), (_BITS_THREADS,), args + (ctx.mod.lens, _ptr(out)),
+                                      shared_mem=1024)
+        return out

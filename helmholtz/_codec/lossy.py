@@ -277,8 +277,21 @@ def coefficients_many(
     return [_make_coefficients(batch, comps, grid[k], subsampling) for k, comps in enumerate(per_quality)]
 
 
-def reconstruct(coefs: Coefficients, *, backend: str = "auto", num_threads: int | None = None) -> Any:
+def reconstruct(coefs: Coefficients, *, backend: str = "auto", num_threads: int | None = None, validate: bool = True) -> Any:
     """Decode a :class:`Coefficients` container back to pixels.
+
+    Parameters
+    ----------
+    coefs : Coefficients
+    backend, num_threads
+        As for :func:`roundtrip`.
+    validate : bool
+        For the ``cuda`` backend: refuse coefficients no 8-bit baseline
+        encoder produces (``|coefficient * table entry| > 2176``), as the CPU
+        backends always do. The check runs on the device and its flag is read
+        back once (the one host synchronisation of that backend);
+        ``validate=False`` skips the read, so the call can be captured in a
+        CUDA graph, and out-of-range blocks then decode without an error.
 
     Returns
     -------
@@ -301,9 +314,12 @@ def reconstruct(coefs: Coefficients, *, backend: str = "auto", num_threads: int 
     if device == "cpu":
         tables = np.ascontiguousarray(np.asarray(tables.cpu() if hasattr(tables, "cpu") else tables), dtype=np.uint16)
         comps = [np.ascontiguousarray(np.asarray(c.detach().cpu() if hasattr(c, "detach") else c)) for c in comps]
-        if be.name == "numpy":
+        if be.name == "numpy":  # the C core checks in C; the reference here
             check_coefficient_range(comps, tables)
-    out = be.reconstruct(comps, tables, coefs.height, coefs.width, coefs.subsampling, thread_count(num_threads))
+    if not isinstance(validate, (bool, np.bool_)):
+        raise TypeError(f"validate must be True or False; got {validate!r}")
+    extra = {} if device == "cpu" else {"validate": bool(validate)}
+    out = be.reconstruct(comps, tables, coefs.height, coefs.width, coefs.subsampling, thread_count(num_threads), **extra)
     if device == "cpu" and not isinstance(coefs.components[0], np.ndarray):
         return wrap_torch(out.reshape(coefs.shape))
     return out.reshape(coefs.shape)
