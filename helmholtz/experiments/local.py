@@ -302,7 +302,10 @@ def run_local(
     bar.update(already_done)
     try:
         if len(plans) == 1:
-            return run_worker(plans[0], log=lambda line: bar.write(line, file=sys.stderr), on_finished=lambda record: bar.update(1), cache=cache)
+            def say(line: str) -> None:  # above the progress bars when they are shown
+                bar.write(line, file=sys.stderr) if not bar.disable else log(line)
+
+            return run_worker(plans[0], log=say, on_finished=lambda record: bar.update(1), cache=cache)
         return _run_processes(plans, out, [s.key() for s in specs], bar, log)
     finally:
         bar.close()
