@@ -94,7 +94,7 @@ def jpeg_surrogate(x: Any, quality: Any, *, subsampling: str = "4:2:0", rounding
     torch.Tensor
         Same shape and dtype as ``x``, differentiable in ``x``.
     """
-    import torch
+    import torch  # a plain import: torch.compile traces this function (and x is a tensor already)
     import torch.nn.functional as F
 
     if not isinstance(x, torch.Tensor) or not x.dtype.is_floating_point:
