@@ -248,6 +248,33 @@ def test_the_numpy_api_is_unchanged_by_the_ops(images):
     np.testing.assert_array_equal(out, hz.roundtrip(images, torch.tensor(20)).numpy())
 
 
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64, torch.bfloat16])
+def test_the_device_kernel_of_the_jpeg_op_equals_the_cpu_kernel_with_the_codec_call_run_on_the_host(images, monkeypatch, dtype):
+    # Without a GPU: run the CUDA kernel's own torch code on CPU tensors, with the codec call
+    # (jpeg.roundtrip(..., backend="cuda")) answered by the CPU backend.
+    from helmholtz._ml import ops
+
+    asked = []
+    real = jpeg.roundtrip
+
+    def host_roundtrip(rows, quality, *, subsampling, backend):
+        asked.append((backend, rows.is_contiguous(), tuple(rows.shape)))
+        return real(rows, quality, subsampling=subsampling)
+
+    monkeypatch.setattr(jpeg, "roundtrip", host_roundtrip)
+    x = images.permute(0, 3, 1, 2)
+    x = x if dtype == torch.uint8 else (x.double() / 255).to(dtype)
+    for q in ([20, 40, 60, 80], [0, 35, 0, 70], [0, 0, 0, 0]):
+        quality = np.array(q, np.int32)
+        got = ops.jpeg_channels_first_device(x, quality, "4:2:2")
+        want = ops.jpeg_channels_first_cpu(x, quality, "4:2:2", 1)
+        assert got.dtype == dtype and torch.equal(got, want)
+    assert asked == [("cuda", True, (4, 19, 21, 3)), ("cuda", True, (2, 19, 21, 3))]
+    if dtype != torch.uint8:
+        with pytest.raises(ValueError, match="NaN"):
+            ops.jpeg_channels_first_device(x.clone().fill_(float("nan")), np.full(4, 20, np.int32), "4:2:0")
+
+
 @pytest.mark.cuda
 def test_ops_on_cuda_equal_the_cpu_ops(images):
     if not torch.cuda.is_available():
@@ -271,3 +298,33 @@ def test_ops_on_cuda_equal_the_cpu_ops(images):
     assert torch.equal(hz.jpeg(xc.float() / 255, q).cpu(), hz.jpeg(images.permute(0, 3, 1, 2).float() / 255, q))
     compiled = torch.compile(lambda t, qq: hz.jpeg(t, qq), fullgraph=True)
     assert torch.equal(compiled(xc, q).cpu(), hz.jpeg(images.permute(0, 3, 1, 2), q))
+
+
+def test_torch_compile_fullgraph_over_a_random_transform_draws_qualities_in_the_graph(images):
+    x = images.permute(0, 3, 1, 2).contiguous()
+    compiled = torch.compile(JPEG((5, 50), p=0.5), fullgraph=True, backend="aot_eager")
+    every_quality = jpeg.roundtrip_many(images.numpy(), list(range(5, 51)))  # (46, N, H, W, C)
+    torch.manual_seed(0)
+    kept = compressed = 0
+    for _ in range(4):
+        out = compiled(x).permute(0, 2, 3, 1).numpy()
+        for i in range(len(x)):
+            # each image is either left alone or compressed at one quality of the range
+            if np.array_equal(out[i], images[i].numpy()):
+                kept += 1
+            else:
+                assert any(np.array_equal(out[i], every_quality[k, i]) for k in range(46))
+                compressed += 1
+    assert kept > 0 and compressed > 0
+
+
+def test_a_missing_torch_is_reported_with_the_pip_line(monkeypatch):
+    from helmholtz import MissingExtra
+    from helmholtz._ml import ops, transforms
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # what an environment without torch looks like
+    monkeypatch.setattr(ops, "_namespace", None)
+    with pytest.raises(MissingExtra, match=r"pip install 'helmholtz-ml\[torch\]'"):
+        ops.register()
+    with pytest.raises(MissingExtra, match="torch"):
+        transforms._build_jpeg_class()

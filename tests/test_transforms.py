@@ -318,6 +318,16 @@ def test_dataloader_workers_draw_different_qualities_reproducibly(seed):
     assert not all(torch.equal(a, b) for a, b in zip(first, run(1)))
 
 
+def test_the_transform_and_the_collate_pickle_for_spawned_workers():
+    import pickle
+
+    t = JPEG((5, 50), p=0.5, seed=3)
+    t.draw(3)
+    copy = pickle.loads(pickle.dumps(JPEGCollate(t)))
+    assert repr(copy.transform) == repr(t)
+    assert np.array_equal(copy.transform.draw(4), JPEG((5, 50), p=0.5, seed=3).draw(7)[3:])  # the stream goes on
+
+
 @pytest.mark.parametrize(
     "kwargs, exc",
     [

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from .. import jpeg
+from .._extras import require
 from .._codec import reference
 from .._codec import registry
 from .._codec.arrays import check_subsampling
@@ -59,6 +60,7 @@ __all__ = [
     "channels_first_rows",
     "channels_first_from_rows",
     "jpeg_channels_first_cpu",
+    "jpeg_channels_first_device",
 ]
 
 #: The operators :func:`register` defines in the ``helmholtz`` namespace.
@@ -96,8 +98,7 @@ def register() -> Any:
     if _namespace is None:
         with _lock:
             if _namespace is None:
-                import torch
-
+                torch = require("torch", purpose="the helmholtz torch ops")
                 _define(torch)
                 _namespace = torch.ops.helmholtz
     return _namespace
@@ -223,6 +224,45 @@ def jpeg_channels_first_cpu(x: Any, quality: np.ndarray, subsampling: str, threa
     """
     rows, f = channels_first_rows(x, dims)
     return channels_first_from_rows(x, roundtrip_rows_cpu(rows, quality, subsampling, threads), quality, f)
+
+
+def jpeg_channels_first_device(x: Any, quality: np.ndarray, subsampling: str) -> Any:
+    """The ``jpeg`` op on a device tensor, in torch ops around ``helmholtz.jpeg`` with ``backend="cuda"``.
+
+    As :func:`jpeg_channels_first_cpu`: ``x`` is ``(..., C, H, W)`` uint8 or
+    float in [0, 1], ``quality`` validated int32, one per image (0 = unchanged);
+    returns a new tensor of ``x``'s shape and dtype on ``x``'s device.
+    """
+    import torch
+
+    m, c, h, w = check_channels_first(x)
+    flat = x.detach().reshape(m, c, h, w)
+    work = torch.float64 if x.dtype == torch.float64 else torch.float32
+    if x.dtype == torch.uint8:
+        u8 = flat
+    else:
+        # the NaN check reads a flag back (a sync), which a CUDA graph capture must not do
+        capturing = x.is_cuda and torch.cuda.is_current_stream_capturing()
+        if not capturing and bool(torch.isnan(flat).any()):
+            raise ValueError("x contains NaN; JPEG needs finite pixel values in [0, 1]")
+        u8 = torch.nan_to_num(flat.to(work), nan=0.0).mul(255).clamp(0, 255).round().to(torch.uint8)
+    rows = u8.permute(0, 2, 3, 1).contiguous()
+    chosen = np.flatnonzero(quality)
+    if chosen.size == m:
+        out = jpeg.roundtrip(rows, quality, subsampling=subsampling, backend="cuda")
+    else:
+        out = rows.clone()
+        if chosen.size:
+            index = torch.from_numpy(chosen).to(x.device)
+            out[index] = jpeg.roundtrip(rows[index], quality[chosen], subsampling=subsampling, backend="cuda")
+    out = out.permute(0, 3, 1, 2)
+    if x.dtype == torch.uint8:
+        return out.contiguous().reshape(x.shape)
+    result = (out.to(work) / 255).to(x.dtype)
+    if chosen.size < m:  # untouched images keep their exact float values
+        keep = torch.from_numpy(quality == 0).to(x.device)
+        result = torch.where(keep[:, None, None, None], flat, result)
+    return result.contiguous().reshape(x.shape)
 
 
 # ---- kernels --------------------------------------------------------------------------------------
@@ -429,34 +469,8 @@ def _define(torch) -> None:
         return jpeg_channels_first_cpu(x, _per_image(quality, m), check_subsampling(subsampling), cpu_threads())
 
     def jpeg_cuda(x, quality, subsampling="4:2:0"):
-        m, c, h, w = check_channels_first(x)
-        q = _per_image(quality, m)
-        subsampling = check_subsampling(subsampling)
-        flat = x.detach().reshape(m, c, h, w)
-        if x.dtype == torch.uint8:
-            u8 = flat
-        else:
-            # the NaN check reads a flag back (a sync), which a CUDA graph capture cannot do
-            if not torch.cuda.is_current_stream_capturing() and bool(torch.isnan(flat).any()):
-                raise ValueError("x contains NaN; JPEG needs finite pixel values in [0, 1]")
-            u8 = torch.nan_to_num(flat.float(), nan=0.0).clamp(0, 1).mul(255).round().to(torch.uint8)
-        rows = u8.permute(0, 2, 3, 1).contiguous()
-        chosen = np.flatnonzero(q)
-        if chosen.size == m:
-            out = jpeg.roundtrip(rows, q, subsampling=subsampling, backend="cuda")
-        else:
-            out = rows.clone()
-            if chosen.size:
-                index = torch.from_numpy(chosen).to(x.device)
-                out[index] = jpeg.roundtrip(rows[index].contiguous(), q[chosen], subsampling=subsampling, backend="cuda")
-        out = out.permute(0, 3, 1, 2)
-        if x.dtype == torch.uint8:
-            return out.contiguous().reshape(x.shape)
-        result = (out.float() / 255).to(x.dtype)
-        if chosen.size < m:
-            keep = torch.from_numpy(q == 0).to(x.device)
-            result = torch.where(keep[:, None, None, None], flat, result)
-        return result.contiguous().reshape(x.shape)
+        m, *_ = check_channels_first(x)
+        return jpeg_channels_first_device(x, _per_image(quality, m), check_subsampling(subsampling))
 
     def jpeg_fake(x, quality, subsampling="4:2:0"):
         check_channels_first(x)

@@ -18,8 +18,10 @@ With ``rounding="cubic"`` (the default) step 3 rounds with
 adversarial images", 2017), whose derivative ``3 (u - round(u)) ** 2`` is
 zero at the integers and continuous between the half-integers, unlike
 ``round``'s, which is zero everywhere. With ``rounding="hard"`` it is
-``torch.round``: then the model's pixels are within a few levels of Pillow's
-(libjpeg computes in fixed point), which is how the tests check the model.
+``torch.round``: then the model's pixels differ from Pillow's by 0.6 to 2.5
+levels of 255 on average (measured on noisy 32x32 images at qualities 10 to
+90; libjpeg computes in fixed point, so quantiser decisions near half a step
+differ), which is how the tests check the model.
 
 The transform never returns the surrogate's pixels: ``JPEG(grad="smooth")``
 returns Pillow's exact pixels and takes only the gradient from here.
@@ -94,7 +96,7 @@ def jpeg_surrogate(x: Any, quality: Any, *, subsampling: str = "4:2:0", rounding
     torch.Tensor
         Same shape and dtype as ``x``, differentiable in ``x``.
     """
-    import torch
+    import torch  # a plain import: torch.compile traces this function (and x is a tensor already)
     import torch.nn.functional as F
 
     if not isinstance(x, torch.Tensor) or not x.dtype.is_floating_point:

@@ -35,7 +35,9 @@ conventions:
   generator, different in each worker. With ``seed=s`` they come from the
   transform's own stream, seeded from ``s`` in the main process and from
   ``(s, torch.initial_seed())`` in a DataLoader worker (different in every
-  worker and epoch, reproducible with ``DataLoader(generator=...)``).
+  worker and epoch, reproducible with ``DataLoader(generator=...)``). Under
+  ``torch.compile`` the draws are traced as torch ops on torch's generator
+  (a ``seed`` is not used there).
 * **Gradients.** A float tensor that requires grad gets the exact pixels
   forward and, by default (``grad="ste"``), the straight-through gradient
   backward (the identity, as BPDA uses). ``grad="smooth"`` takes the gradient
@@ -65,6 +67,7 @@ import numpy as np
 
 from .._codec import registry
 from .._codec.arrays import as_qualities, check_subsampling
+from .._extras import require
 from ..errors import BackendUnavailable
 from . import ops
 from .surrogate import jpeg_surrogate
@@ -257,7 +260,7 @@ def jpeg_tensor(
     ValueError
         For a bad shape, quality or subsampling, or NaN pixels.
     """
-    import torch
+    import torch  # a plain import: torch.compile traces this function (and x is a tensor already)
 
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor; got {type(x).__name__}")
@@ -381,7 +384,7 @@ class _Item:
 
 def _build_jpeg_class() -> type:
     """Create :class:`JPEG` as a ``torch.nn.Module`` subclass on first use."""
-    import torch
+    torch = require("torch", purpose="helmholtz.transforms.JPEG")
     from torch.utils import _pytree as pytree
 
     def plain_tensor(x: Any, kind: int) -> Any:
@@ -682,9 +685,7 @@ class JPEGCollate:
         compressed = self.transform.compress_batch(samples)
         if self.collate_fn is not None:
             return self.collate_fn(compressed)
-        from torch.utils.data import default_collate
-
-        return default_collate(compressed)
+        return require("torch.utils.data", purpose="JPEGCollate").default_collate(compressed)
 
     def __repr__(self) -> str:
         return f"JPEGCollate({self.transform!r}, collate_fn={self.collate_fn!r})"
