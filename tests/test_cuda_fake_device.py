@@ -327,6 +327,23 @@ def test_shared_cuda_test_bodies_on_fake_device(fake_jpeg_cuda, name, monkeypatc
     assert "hz_roundtrip_small" in launched or "hz_block_global" in launched, "the body did not reach the kernels"
 
 
+def test_jpeg_roundtrip_reads_a_device_quality_array_in_place(fake_jpeg_cuda, monkeypatch):
+    """Per-image qualities already on the device go to the kernels as they are: no read-back, no upload."""
+    from helmholtz._codec import registry as backends
+
+    monkeypatch.setattr(backends, "on_cuda", lambda x: isinstance(x, E.FakeArray))
+    images = rand((5, 16, 24, 3), 5)
+    q = np.array([3, 20, 55, 90, 100], np.int32)
+    E.FAKE_STATE.update(downloads=0)
+    got = jpeg.roundtrip(fake(images), fake(q))
+    assert E.FAKE_STATE["downloads"] == 0
+    np.testing.assert_array_equal(np.asarray(got), jpeg.roundtrip(images, q, backend="cpu"))
+    with pytest.raises(ValueError, match="one per image"):
+        jpeg.roundtrip(fake(images), fake(q[:3]))
+    with pytest.raises(TypeError, match="integers"):
+        jpeg.roundtrip(fake(images), fake(q.astype(np.float32)))
+
+
 def test_jpeg_bits_route_device_inputs_to_the_gpu(fake_jpeg_cuda, monkeypatch):
     """jpeg.bits / bits_many on device images count on the (fake) device and equal the CPU counts."""
     import cupy

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import reference as ref
 from . import registry
-from .arrays import as_batch, as_qualities, as_quality_list, as_threads, check_normalization, check_subsampling, wrap_torch
+from .arrays import array_dtype_name, as_batch, as_qualities, as_quality_list, as_threads, check_normalization, check_subsampling, wrap_torch
 from .container import Coefficients, check_coefficient_range, check_components, quant_tables_for_quality, tables_for
 
 __all__ = [
@@ -73,6 +73,24 @@ def thread_count(num_threads: Any) -> int:
     return as_threads(num_threads, registry.default_threads)
 
 
+def _quality_rows(quality: Any, batch: Any, be: Any) -> Any:
+    """``(1, N)`` qualities for ``be``: validated host ints, or a device array used in place.
+
+    On the ``cuda`` backend a CUDA tensor / CuPy array of N integer qualities
+    is passed to the kernels as it is, so that nothing is read back or
+    uploaded (the call stays asynchronous and can be captured in a CUDA
+    graph); its values are then clamped to 1..100 on the device instead of
+    raising, as documented for :func:`roundtrip`.
+    """
+    if be.device == "cuda" and registry.on_cuda(quality):
+        if int(np.prod(tuple(quality.shape))) != batch.n:
+            raise ValueError(f"quality has shape {tuple(quality.shape)} but there are {batch.n} images; give one per image")
+        if array_dtype_name(quality) not in ("int8", "int16", "int32", "int64", "uint8"):
+            raise TypeError(f"a device quality array must hold integers; got dtype {quality.dtype}")
+        return quality.reshape(1, batch.n)
+    return as_qualities(quality, batch.n)[None, :]
+
+
 def _prepare(images, subsampling, backend, num_threads):
     subsampling = check_subsampling(subsampling)
     batch = as_batch(images)
@@ -97,8 +115,11 @@ def roundtrip(
         ``H, W >= 1``. NumPy arrays, CPU torch tensors, and objects with the
         buffer protocol or DLPack; CUDA tensors and CuPy arrays with
         ``backend="cuda"``.
-    quality : int or sequence of int
-        JPEG quality 1..100, for all images or one per image.
+    quality : int, sequence of int, or a CUDA tensor / CuPy array
+        JPEG quality 1..100, for all images or one per image. With device
+        images, a device array of one integer quality per image is read in
+        place by the kernels (no host synchronisation, CUDA-graph safe); its
+        values are clamped to 1..100 on the device rather than checked.
     subsampling : {"4:2:0", "4:2:2", "4:4:4"}
         Chroma subsampling; ignored for grayscale images.
     backend : {"auto", "cpu", "numpy", "cuda"}
@@ -129,8 +150,7 @@ def roundtrip(
     (32, 32, 3)
     """
     batch, subsampling, be, threads = _prepare(images, subsampling, backend, num_threads)
-    qualities = as_qualities(quality, batch.n)[None, :]
-    out = be.roundtrip(batch.array, qualities, subsampling, threads)[0]
+    out = be.roundtrip(batch.array, _quality_rows(quality, batch, be), subsampling, threads)[0]
     return batch.wrap(out.reshape(batch.shape))
 
 

@@ -267,6 +267,17 @@ def jpeg_channels_first_device(x: Any, quality: np.ndarray, subsampling: str) ->
 
 # ---- kernels --------------------------------------------------------------------------------------
 
+def _device_quality(quality: Any) -> Any:
+    """A CUDA quality tensor as the kernels take it in place (int32, no read-back); host tensors as host arrays."""
+    import torch
+
+    if isinstance(quality, torch.Tensor) and quality.device.type == "cuda":
+        if quality.dtype.is_floating_point or quality.dtype.is_complex or quality.dtype == torch.bool:
+            raise TypeError(f"quality must be an integer tensor (one value, or one per image); got dtype {quality.dtype}")
+        return quality.detach().to(torch.int32)
+    return _host_quality(quality)
+
+
 def _host_quality(quality: Any) -> np.ndarray:
     """The quality tensor as a host integer array (a device tensor is read back: a host sync)."""
     import torch
@@ -326,8 +337,12 @@ def _define(torch) -> None:
         o.register_fake(fake)
         return o
 
-    def pixel_kernels(fn):
-        """CPU and CUDA kernels of an op that is ``fn(images, quality, subsampling)`` of helmholtz.jpeg."""
+    def pixel_kernels(fn, in_place_quality: bool = False):
+        """CPU and CUDA kernels of an op that is ``fn(images, quality, subsampling)`` of helmholtz.jpeg.
+
+        ``in_place_quality``: the CUDA kernels read a device quality tensor in place (no host sync).
+        """
+        read_quality = _device_quality if in_place_quality else _host_quality
 
         def cpu(images, quality, subsampling="4:2:0"):
             _check_uint8(images)
@@ -335,7 +350,7 @@ def _define(torch) -> None:
 
         def cuda(images, quality, subsampling="4:2:0"):
             _check_uint8(images)
-            return fn(images.detach(), _host_quality(quality), subsampling=subsampling, backend="cuda")
+            return fn(images.detach(), read_quality(quality), subsampling=subsampling, backend="cuda")
 
         return cpu, cuda
 
@@ -346,7 +361,7 @@ def _define(torch) -> None:
         check_subsampling(subsampling)
         return images.new_empty(images.shape)
 
-    op("roundtrip", *pixel_kernels(jpeg.roundtrip), roundtrip_fake)
+    op("roundtrip", *pixel_kernels(jpeg.roundtrip, in_place_quality=True), roundtrip_fake)
 
     # -- roundtrip_many
     def many_fake(images, qualities, subsampling="4:2:0"):
@@ -367,7 +382,7 @@ def _define(torch) -> None:
 
     def float_cuda(images, quality, subsampling="4:2:0", dtype=None, mean=None, std=None):
         _check_uint8(images)
-        return jpeg.roundtrip_float(images.detach(), _host_quality(quality), subsampling=subsampling,
+        return jpeg.roundtrip_float(images.detach(), _device_quality(quality), subsampling=subsampling,
                                     dtype=_dtype_name(torch, dtype), mean=mean, std=std, backend="cuda")
 
     def float_fake(images, quality, subsampling="4:2:0", dtype=None, mean=None, std=None):
