@@ -31,7 +31,9 @@ build: $(VENV)/.built
 demo: install
 	@test -n "$(HELMHOLTZ_DATA)" || { echo "set HELMHOLTZ_DATA to a folder holding cifar10.npz"; exit 2; }
 	$(PY) -m helmholtz sweep --dataset cifar10 --models A --qualities 5,20,100 --epochs 3 \
-	    --train-subset 2000 --test-subset 500 --recipe fast --out out/demo
+	    --train-subset 2000 --test-subset 500 --recipe fast \
+	    --eval-qualities 5,20,100,none --attacks fgsm,pgd --eps 2 --attack-subset 64 --defense-qualities 20 \
+	    --out out/demo
 	$(PY) -m helmholtz report out/demo
 
 test: install

@@ -364,3 +364,15 @@ def test_a_folder_of_mixed_sizes_needs_image_size_and_trains_with_it(tmp_path, c
     assert r["image_size"] == "32x32" and r["key"].endswith("|size=32x32") and r["pixels_per_image"] == 1024
     assert run_cli("--dataset", "cifar10", "--data-dir", str(tmp_path), "--models", "A", "--qualities", "50", "--image-size", "32x32", "--out", str(out)) == 2
     assert "--image-size applies to image folders" in capsys.readouterr().err
+
+
+def test_a_trial_whose_weights_cannot_be_saved_keeps_its_result(tmp_path, tiny_cifar_dir, monkeypatch, capsys):
+    def full_disk(out, record):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("helmholtz.experiments.local.save_weights", full_disk)
+    out = tmp_path / "out"
+    assert run_cli(*tiny_argv(tiny_cifar_dir, out, "30")) == 0
+    assert "could not save the weights" in capsys.readouterr().err
+    (r,) = ResultStore(out, readonly=True).records()
+    assert r["weights"] is None and r["test_accuracy"] is not None

@@ -28,7 +28,7 @@ from .store import Heartbeat, Owner, ResultStore
 from .evaluate import EvalPlan, EvalRequest, as_record, requests_for
 from .trial import DataCache, check_source, load_weights, run_trial, save_weights
 
-__all__ = ["WorkerPlan", "WorkerReport", "run_worker", "run_local", "timing_from_env"]
+__all__ = ["WorkerPlan", "WorkerReport", "run_worker", "run_local", "keep_weights", "timing_from_env"]
 
 
 def timing_from_env() -> dict[str, float]:
@@ -138,7 +138,7 @@ def run_worker(
                         checked.add(spec.data_group())
                     record = run_trial(spec, ds, options, prepared=cache.prepare(spec, options), source=source)
                     record["owner"] = owner.id
-                    save_weights(out_dir, record)
+                    keep_weights(out_dir, record, log)
                 except StoreError:
                     raise
                 except (TrialError, RuntimeError) as exc:  # this trial failed (diverged, out of memory): go on
@@ -241,6 +241,17 @@ def _eval_text(request: EvalRequest, acc: float) -> str:
         return f"{level} {acc:.3f}"
     defense = f" JPEG{request.defense_quality}" if request.defense_quality is not None else ""
     return f"{request.eval}{defense} eps={request.eps:g} {acc:.3f}"
+
+
+def keep_weights(out_dir: Any, record: dict, log: Callable[[str], None]) -> None:
+    """Save the final weights; if that fails (a full disk), keep the record without them rather than lose it."""
+    try:
+        save_weights(out_dir, record)
+    except OSError as exc:
+        record.pop("state", None)
+        record["weights"] = record["weights_sha256"] = None
+        log(f"could not save the weights of {record['key']} in {out_dir} ({exc}); the result is kept without them "
+            "(evaluations of this trial will need it retrained)")
 
 
 def _worker_entry(plan_dict: dict, queue: Any) -> None:

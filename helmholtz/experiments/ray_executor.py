@@ -27,11 +27,11 @@ from typing import Any, Callable, Sequence
 
 from .._extras import require
 from ..errors import ClusterUnavailable, StoreError
-from .local import WorkerReport, timing_from_env
+from .local import WorkerReport, keep_weights, timing_from_env
 from .progress import log_stderr, progress_bar, summary_line
 from .spec import TrialSpec
 from .store import Heartbeat, Owner, ResultStore
-from .trial import DataCache, check_source, save_weights
+from .trial import DataCache, check_source
 
 __all__ = ["run_trials_ray", "connect", "CONNECT_TIMEOUT_S", "TASK_RETRIES"]
 
@@ -171,7 +171,7 @@ def run_trials_ray(
                     node = record.pop("ray_node", None)
                     record["host"] = node or record.get("host")
                     record["owner"] = f"{owner.id} (ray task on {record['host']})"
-                    save_weights(out_dir, record)
+                    keep_weights(out_dir, record, log)
                     stored_now, pending = store.add_or_keep(record, owner)
                     if pending is not None:
                         report.pending.append(str(pending))
