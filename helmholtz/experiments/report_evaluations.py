@@ -134,7 +134,7 @@ def make_evaluation_plots(evals: Any, folder: str | os.PathLike, title: str = ""
 
 
 def _lines(plt: Any, df: Any, x: str, xlabel: str, ylabel: str, path: Path, title: str, by_eps: bool = False) -> Path:
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    fig, ax = plt.subplots(figsize=(8.4, 4.4), dpi=120)
     keys = ["model", "quality", "eval"] + (["eps"] if by_eps else [])
     for key, grp in df.groupby(keys, sort=True):
         grp = grp.sort_values(x)
@@ -144,7 +144,7 @@ def _lines(plt: Any, df: Any, x: str, xlabel: str, ylabel: str, path: Path, titl
     ax.set_ylabel(ylabel)
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))  # beside the axes: many lines
     if title:
         ax.set_title(title, fontsize=8)
     fig.tight_layout()
