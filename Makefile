@@ -10,7 +10,7 @@ export HELMHOLTZ_DATA
 TORCH_PIN ?= torch==2.13.0
 CSRC := $(wildcard csrc/*.c csrc/*.h) $(wildcard helmholtz/_codec/*.pyx helmholtz/_codec/*.pxi) setup.py
 
-.PHONY: install build demo test test-fast bench bench-codec sanitize cuda-check gpu-check-prep clean
+.PHONY: install build demo test test-fast test-kernels bench bench-codec bench-stages sanitize cuda-check gpu-check-prep clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,9 +43,20 @@ test: install
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
+# `make test` checks every kernel set this CPU runs (tests/test_kernel_sets.py switches
+# between them); this also runs the whole codec suite once under each HELMHOLTZ_KERNELS.
+KERNEL_SETS = $(shell $(PY) -c "from helmholtz._codec import native as N; print(' '.join(N.supported_kernels()))" 2>/dev/null)
+test-kernels: install
+	@for k in $(KERNEL_SETS); do echo "== HELMHOLTZ_KERNELS=$$k"; \
+	    HELMHOLTZ_KERNELS=$$k $(PY) -m pytest -q -p no:cacheprovider tests/test_jpeg.py tests/test_entropy.py tests/test_ragged.py || exit 1; done
+
 bench: install
 	$(PIP) install -e '.[bench]'
 	$(PY) benchmarks/bench_codec.py
+
+# Cycles per pixel of each pipeline stage per kernel set, written to benchmarks/STAGES.md.
+bench-stages: install
+	$(PY) benchmarks/bench_stages.py --write benchmarks/STAGES.md
 
 # Build the C core with AddressSanitizer + UBSan into build/asan and run the codec tests against it.
 sanitize: install
@@ -53,7 +64,8 @@ sanitize: install
 	HELMHOLTZ_SANITIZE=1 $(PY) setup.py -q build_ext --build-lib build/asan --build-temp build/asan-tmp --force
 	cd build/asan && LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	HELMHOLTZ_EXPECT_SANITIZED=1 $(abspath $(PY)) -m pytest -q -p no:cacheprovider tests/test_jpeg.py -k "not generic_kernels"
+	HELMHOLTZ_EXPECT_SANITIZED=1 $(abspath $(PY)) -m pytest -q -p no:cacheprovider tests/test_jpeg.py \
+	    tests/test_kernel_sets.py tests/test_ragged.py -k "not generic_kernels"
 
 # Compile every CUDA source with nvcc for sm_80 and sm_90, and with NVRTC (what CuPy uses at run
 # time, without system headers) for compute_80/90, holding every kernel at sm_90 to <= 64 registers

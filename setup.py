@@ -16,9 +16,15 @@ from setuptools.command.build_py import build_py
 HERE = Path(__file__).parent
 CSRC = HERE / "csrc"
 
-C_SOURCES = ["hz_codec.c", "hz_kernels_generic.c", "hz_kernels_avx2.c", "hz_parallel.c"]
-if (CSRC / "hz_entropy.c").exists():
-    C_SOURCES.append("hz_entropy.c")
+C_SOURCES = [
+    "hz_codec.c",
+    "hz_entropy.c",
+    "hz_kernels_portable.c",
+    "hz_kernels_avx2.c",
+    "hz_kernels_avx512.c",
+    "hz_parallel.c",
+    "hz_pool.c",
+]
 
 compile_args = ["-O3", "-std=gnu11", "-pthread", "-fno-strict-aliasing", "-fwrapv", "-Wall", "-Wno-unused-function", "-Wno-psabi"]
 link_args = ["-pthread"]

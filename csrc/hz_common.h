@@ -40,7 +40,8 @@ enum hz_status {
     HZ_ERR_ARG = 2,        /* an argument is out of range */
     HZ_ERR_THREAD = 3,     /* a worker thread could not be started */
     HZ_ERR_OVERFLOW = 4,   /* an output buffer was too small */
-    HZ_ERR_RANGE = 5       /* coefficients outside what an 8-bit baseline encoder produces */
+    HZ_ERR_RANGE = 5,      /* coefficients outside what an 8-bit baseline encoder produces */
+    HZ_ERR_KERNELS = 6     /* HELMHOLTZ_KERNELS names a kernel set this CPU cannot run */
 };
 
 #endif /* HZ_COMMON_H */

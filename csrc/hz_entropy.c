@@ -369,6 +369,7 @@ static void write_header(bytes_t *b, const geom_t *g, int height, int width, con
  * consecutive images with the same quantisation tables share it. */
 typedef struct {
     uint16_t qt[128];
+    int height, width, ncomp;
     uint8_t bytes[HZ_MAX_HEADER_BYTES];
     int64_t len;
     int valid;
@@ -392,10 +393,14 @@ static int64_t image_encode(const geom_t *g, int64_t i, int height, int width, c
         write_header(&b, g, height, width, qt, t);
         hlen = b.pos;
     } else {
-        if (!cache->valid || memcmp(cache->qt, qt, sizeof(cache->qt)) != 0) {
+        if (!cache->valid || memcmp(cache->qt, qt, sizeof(cache->qt)) != 0 || cache->height != height ||
+            cache->width != width || cache->ncomp != g->ncomp) {
             bytes_t b = {cache->bytes, 0, HZ_MAX_HEADER_BYTES};
             write_header(&b, g, height, width, qt, t);
             memcpy(cache->qt, qt, sizeof(cache->qt));
+            cache->height = height;
+            cache->width = width;
+            cache->ncomp = g->ncomp;
             cache->len = b.pos;
             cache->valid = 1;
         }
@@ -435,8 +440,30 @@ typedef struct {
     int64_t *freq;  /* JOB_FREQ */
     uint8_t *bytes; /* JOB_ENCODE */
     const int64_t *offsets;
+    const int16_t *const *rcomps; /* ragged batches: per-image components and sizes */
+    const int32_t *rdims;
+    int hs, vs;
     int status;     /* first failure, atomically set */
 } job_t;
+
+/* The geometry of image i of a ragged batch, as a batch of one. */
+static int ragged_geom(const job_t *j, int64_t i, geom_t *g)
+{
+    const int32_t *d = j->rdims + 3 * i;
+    int ncomp = d[2] == 1 ? 1 : 3, bh[3], bw[3], c;
+    int hs = ncomp == 1 ? 1 : j->hs, vs = ncomp == 1 ? 1 : j->vs;
+    if (d[0] < 1 || d[1] < 1 || d[0] > 65535 || d[1] > 65535 || (d[2] != 1 && d[2] != 3)) return HZ_ERR_ARG;
+    for (c = 0; c < ncomp; c++) {
+        int ch = c ? 1 : hs, cv = c ? 1 : vs;
+        int w = (d[1] * ch + hs - 1) / hs, h = (d[0] * cv + vs - 1) / vs;
+        bw[c] = (w + 7) / 8;
+        bh[c] = (h + 7) / 8;
+    }
+    /* the SOF of a grayscale file still names the requested factors (Pillow) */
+    int st = geom_init(g, j->rcomps + 3 * i, ncomp, 1, bh, bw, ncomp == 1 ? j->hs : hs, ncomp == 1 ? j->vs : vs);
+    if (st == HZ_OK && ncomp == 1) g->mcus_w = g->mcus_h = 0;
+    return st;
+}
 
 /* hz_parallel_for body: images [begin, end). The per-thread scratch (zeroed
  * by hz_parallel_for) holds the header cache of standard-table encodes. */
@@ -447,20 +474,34 @@ static void run_range(void *arg, int64_t begin, int64_t end, uint8_t *scratch)
     for (int64_t i = begin; i < end; i++) {
         int64_t r;
         int fail = HZ_OK;
+        geom_t one;
+        const geom_t *g = j->g;
+        int64_t at = i; /* the image's index in g */
+        int height = j->height, width = j->width;
+        if (j->rcomps) {
+            if ((fail = ragged_geom(j, i, &one)) != HZ_OK) {
+                __atomic_store_n(&j->status, fail, __ATOMIC_RELAXED);
+                return;
+            }
+            g = &one;
+            at = 0;
+            height = j->rdims[3 * i];
+            width = j->rdims[3 * i + 1];
+        }
         switch (j->kind) {
         case JOB_BITS:
         case JOB_BOUNDS:
-            r = j->optimize ? image_bits_optimal(j->g, i) : image_bits_fixed(j->g, i, j->std);
+            r = j->optimize ? image_bits_optimal(g, at) : image_bits_fixed(g, at, j->std);
             if (r < 0) { fail = HZ_ERR_ARG; break; }
             j->out[i] = j->kind == JOB_BITS ? r : HZ_MAX_HEADER_BYTES + 2 * ((r + 7) / 8);
             break;
         case JOB_FREQ:
-            r = image_gather(j->g, i, j->freq + i * 4 * 256);
+            r = image_gather(g, at, j->freq + i * 4 * 256);
             if (r < 0) { fail = HZ_ERR_ARG; break; }
             j->out[i] = r;
             break;
         default:
-            r = image_encode(j->g, i, j->height, j->width, j->qtables + i * 128, j->optimize, j->std, cache,
+            r = image_encode(g, at, height, width, j->qtables + i * 128, j->optimize, j->std, cache,
                              j->bytes + j->offsets[i], j->offsets[i + 1] - j->offsets[i]);
             if (r < 0) { fail = r == -1 ? HZ_ERR_ARG : HZ_ERR_OVERFLOW; break; }
             j->out[i] = r;
@@ -472,13 +513,13 @@ static void run_range(void *arg, int64_t begin, int64_t end, uint8_t *scratch)
     }
 }
 
-static int run_jobs(job_t *proto, int num_threads)
+static int run_jobs(job_t *proto, int64_t n, int num_threads)
 {
     if (num_threads < 1) return HZ_ERR_ARG;
     pthread_once(&zz_once, zz_build);
     proto->status = HZ_OK;
     size_t scratch = (proto->kind == JOB_ENCODE && !proto->optimize) ? sizeof(header_cache_t) : 0;
-    int st = hz_parallel_for(proto->g->n, num_threads, scratch, run_range, proto);
+    int st = hz_parallel_for(n, num_threads, scratch, run_range, proto);
     return st != HZ_OK ? st : proto->status;
 }
 
@@ -495,7 +536,7 @@ int hz_bits(const int16_t *const comps[3], int ncomp, int64_t n, const int *bloc
     std_tables(&std);
     memset(&j, 0, sizeof(j));
     j.g = &g; j.kind = JOB_BITS; j.optimize = optimize; j.std = &std; j.out = out_bits;
-    return run_jobs(&j, num_threads);
+    return run_jobs(&j, n, num_threads);
 }
 
 int hz_frequencies(const int16_t *const comps[3], int ncomp, int64_t n, const int *blocks_high,
@@ -509,7 +550,7 @@ int hz_frequencies(const int16_t *const comps[3], int ncomp, int64_t n, const in
     if ((!out_freq || !out_extra) && n > 0) return HZ_ERR_ARG;
     memset(&j, 0, sizeof(j));
     j.g = &g; j.kind = JOB_FREQ; j.out = out_extra; j.freq = out_freq;
-    return run_jobs(&j, num_threads);
+    return run_jobs(&j, n, num_threads);
 }
 
 int hz_encode_bounds(const int16_t *const comps[3], int ncomp, int64_t n, const int *blocks_high,
@@ -525,7 +566,7 @@ int hz_encode_bounds(const int16_t *const comps[3], int ncomp, int64_t n, const 
     std_tables(&std);
     memset(&j, 0, sizeof(j));
     j.g = &g; j.kind = JOB_BOUNDS; j.optimize = optimize; j.std = &std; j.out = out_bounds;
-    return run_jobs(&j, num_threads);
+    return run_jobs(&j, n, num_threads);
 }
 
 int hz_encode(const int16_t *const comps[3], int ncomp, int64_t n, const int *blocks_high, const int *blocks_wide,
@@ -548,5 +589,30 @@ int hz_encode(const int16_t *const comps[3], int ncomp, int64_t n, const int *bl
     memset(&j, 0, sizeof(j));
     j.g = &g; j.kind = JOB_ENCODE; j.optimize = optimize; j.std = &std; j.out = out_sizes;
     j.height = height; j.width = width; j.qtables = qtables; j.bytes = out; j.offsets = offsets;
-    return run_jobs(&j, num_threads);
+    return run_jobs(&j, n, num_threads);
+}
+
+int hz_encode_ragged(const int16_t *const *comps, const int32_t *dims, int64_t n, int h_samp, int v_samp,
+                     const uint16_t *qtables, int optimize, uint8_t *out, const int64_t *offsets, int64_t *out_sizes,
+                     int num_threads)
+{
+    tables_t std;
+    job_t j;
+    int64_t i;
+    if (n < 0 || (n > 0 && (!comps || !dims || !out_sizes))) return HZ_ERR_ARG;
+    if (h_samp < 1 || h_samp > 2 || v_samp < 1 || v_samp > 2) return HZ_ERR_ARG;
+    if (out) {
+        if (n > 0 && (!qtables || !offsets)) return HZ_ERR_ARG;
+        for (i = 0; i < n; i++)
+            if (offsets[i + 1] < offsets[i]) return HZ_ERR_ARG;
+        for (i = 0; i < n * 128; i++)
+            if (qtables[i] < 1 || qtables[i] > 255) return HZ_ERR_ARG;
+    }
+    std_tables(&std);
+    memset(&j, 0, sizeof(j));
+    j.kind = out ? JOB_ENCODE : JOB_BOUNDS;
+    j.optimize = optimize; j.std = &std; j.out = out_sizes;
+    j.qtables = qtables; j.bytes = out; j.offsets = offsets;
+    j.rcomps = comps; j.rdims = dims; j.hs = h_samp; j.vs = v_samp;
+    return run_jobs(&j, n, num_threads);
 }

@@ -38,15 +38,22 @@ static void *worker(void *arg)
 
 int hz_parallel_for(int64_t n, int num_threads, size_t scratch_bytes, hz_range_fn body, void *ctx)
 {
+    return hz_parallel_for_chunk(n, num_threads, 0, scratch_bytes, body, ctx);
+}
+
+int hz_parallel_for_chunk(int64_t n, int num_threads, int64_t chunk, size_t scratch_bytes, hz_range_fn body, void *ctx)
+{
     if (n <= 0) return HZ_OK;
     if (num_threads < 1) num_threads = 1;
     if (num_threads > n) num_threads = (int)n;
     if (num_threads > 256) num_threads = 256;
-    pool p = {n, 1, 0, scratch_bytes, body, ctx, HZ_OK};
-    /* Small chunks balance the load; at least 8 per thread keep the atomic cheap. */
-    p.chunk = n / ((int64_t)num_threads * 8);
-    if (p.chunk < 1) p.chunk = 1;
-    if (p.chunk > 64) p.chunk = 64;
+    pool p = {n, chunk, 0, scratch_bytes, body, ctx, HZ_OK};
+    if (chunk < 1) {
+        /* Small chunks balance the load; at least 8 per thread keep the atomic cheap. */
+        p.chunk = n / ((int64_t)num_threads * 8);
+        if (p.chunk < 1) p.chunk = 1;
+        if (p.chunk > 64) p.chunk = 64;
+    }
 
     pthread_t tids[256];
     int started = 0;

@@ -17,4 +17,8 @@ typedef void (*hz_range_fn)(void *ctx, int64_t begin, int64_t end, uint8_t *scra
  * Returns HZ_OK, or HZ_ERR_NOMEM when scratch cannot be allocated. */
 int hz_parallel_for(int64_t n, int num_threads, size_t scratch_bytes, hz_range_fn body, void *ctx);
 
+/* The same with ranges of `chunk` items handed out in order (chunk < 1: the
+ * default, n / (8 threads) clamped to 1..64). */
+int hz_parallel_for_chunk(int64_t n, int num_threads, int64_t chunk, size_t scratch_bytes, hz_range_fn body, void *ctx);
+
 #endif /* HZ_PARALLEL_H */

@@ -130,7 +130,7 @@ def test_generic_kernels_match(tmp_path):
     script.write_text(
         "import numpy as np\n"
         "from helmholtz import jpeg\nfrom helmholtz._codec import native as _native\n"
-        "assert _native.kernel_name() == 'generic'\n"
+        "assert _native.kernel_name() == 'portable'\n"
         "rng = np.random.default_rng(5)\n"
         "for ss in ('4:2:0', '4:2:2', '4:4:4'):\n"
         "    for h, w in ((1, 1), (7, 13), (33, 65), (40, 48)):\n"
@@ -141,7 +141,7 @@ def test_generic_kernels_match(tmp_path):
         "        assert np.array_equal(jpeg.reconstruct(c, backend='cpu'), jpeg.roundtrip(x, q, subsampling=ss, backend='numpy'))\n"
         "print('ok')\n"
     )
-    env = dict(os.environ, HELMHOLTZ_KERNELS="generic")
+    env = dict(os.environ, HELMHOLTZ_KERNELS="portable")
     res = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "ok"

@@ -16,8 +16,8 @@ import numpy as np
 
 from ..errors import BackendUnavailable
 from . import entropy_reference as er
-from . import lossy, registry
-from .arrays import as_batch, as_quality_list, check_subsampling, to_host_int16
+from . import lossy, ragged, registry
+from .arrays import as_batch, as_qualities, as_quality_list, check_subsampling, to_host_int16
 from .container import Coefficients, check_components
 from .reference import SUBSAMPLING_FACTORS
 
@@ -167,14 +167,39 @@ def bits(
     >>> img = np.full((16, 16, 3), 128, np.uint8)
     >>> int(jpeg.bits(img, 75)[0])  # 4 luma blocks of 2 + 4 bits, 2 chroma blocks of 2 + 2
     32
+
+    A list of images of different sizes (or of Coefficients containers) gives
+    one count per item.
     """
     optimize = _check_flag(optimize, "optimize")
+    if isinstance(images_or_coefficients, (list, tuple)):
+        return ragged.bits(images_or_coefficients, quality, subsampling=subsampling, optimize=optimize, backend=backend,
+                            num_threads=num_threads)
     if _wants_cuda(images_or_coefficients, backend):
         return _bits_cuda(images_or_coefficients, quality, subsampling, optimize)
     be = _resolve(backend)
     threads = lossy.thread_count(num_threads)
+    if be == "cpu" and not isinstance(images_or_coefficients, Coefficients):
+        if quality is None:
+            raise TypeError("quality is required when images are given (an int 1..100 or one per image)")
+        return _fused_bits(images_or_coefficients, lambda n: as_qualities(quality, n)[None, :], subsampling, optimize, threads)[0]
     coefs, comps = _coefficients(images_or_coefficients, quality, subsampling, be, num_threads)
     return _bits_of(coefs, comps, optimize, be, threads)
+
+
+def _fused_bits(images, qualities_for, subsampling, optimize: bool, threads: int, chunk: int | None = None) -> np.ndarray:
+    """int64 (Q, N) straight from images: the C core quantises and counts in one pass per
+    quality from one forward transform, without writing coefficient arrays."""
+    batch = as_batch(images)
+    subsampling = check_subsampling("4:2:0" if subsampling is None else subsampling)
+    cpu = registry.get("cpu")
+    grid = qualities_for(batch.n)
+    out = np.empty((grid.shape[0], batch.n), dtype=np.int64)
+    step = chunk or batch.n
+    for start in range(0, batch.n, step):
+        stop = min(start + step, batch.n)
+        out[:, start:stop] = cpu.bits(batch.array[start:stop], np.ascontiguousarray(grid[:, start:stop]), subsampling, optimize, threads)
+    return out
 
 
 def _wants_cuda(x: Any, backend: Any) -> bool:
@@ -225,8 +250,12 @@ def bits_many(
     -------
     ndarray
         int64 ``(len(qualities), N)``; row ``k`` equals ``bits(images, qualities[k])``.
+        A list of images of different sizes is accepted too.
     """
     optimize = _check_flag(optimize, "optimize")
+    if isinstance(images, (list, tuple)):
+        return ragged.bits_many(images, qualities, subsampling=subsampling, optimize=optimize, backend=backend,
+                                 num_threads=num_threads)
     if _wants_cuda(images, backend):
         per_quality = lossy.coefficients_many(images, qualities, subsampling=subsampling, backend="cuda")
         rows = [_bits_cuda(c, None, None, optimize) for c in per_quality]
@@ -237,34 +266,13 @@ def bits_many(
     if be == "numpy":
         many = lossy.coefficients_many(images, qualities, subsampling=subsampling, backend="numpy")
         return np.stack([_bits_of(c, [to_host_int16(x) for x in c.components], optimize, be, threads) for c in many])
-    # The C path: the lossy backend's forward transform and the bit counter,
-    # chunk by chunk, so that the Q coefficient sets of a large batch never
-    # all sit in memory (50,000 CIFAR images at 9 qualities would take 1.4 GB).
-    batch = as_batch(images)
-    subsampling = check_subsampling(subsampling)
+    # The C path: quantise and count in one pass per quality from one forward transform,
+    # chunk by chunk so that the working set of a large batch stays bounded.
     qlist = as_quality_list(qualities)
-    lossy_backend = registry.resolve("auto", batch.device)
-    arr = batch.array
-    h_samp, v_samp = SUBSAMPLING_FACTORS[subsampling]
-    native = _native()
-    out = np.empty((len(qlist), batch.n), dtype=np.int64)
-    buffers = None  # coefficient arrays reused chunk after chunk (fresh ones cost page faults)
-    for start in range(0, batch.n, _CHUNK):
-        stop = min(start + _CHUNK, batch.n)
-        grid = np.ascontiguousarray(np.repeat(qlist[:, None], stop - start, axis=1))
-        if lossy_backend.name == "cpu":
-            if buffers is None:
-                buffers = lossy_backend.forward(arr[start:stop], grid, subsampling, threads)
-            reuse = [[c[: stop - start] for c in row] for row in buffers]
-            per_quality = lossy_backend.forward(arr[start:stop], grid, subsampling, threads, out=reuse) if start else buffers
-        else:
-            per_quality = lossy_backend.forward(arr[start:stop], grid, subsampling, threads)
-        for k, comps in enumerate(per_quality):
-            out[k, start:stop] = native.entropy_bits(tuple(to_host_int16(c) for c in comps), h_samp, v_samp, optimize, threads)
-    return out
+    return _fused_bits(images, lambda n: np.repeat(qlist[:, None], n, axis=1), subsampling, optimize, threads, _CHUNK)
 
 
-_CHUNK = 1024
+_CHUNK = 16384
 
 
 def encode(
@@ -301,8 +309,13 @@ def encode(
     header even for grayscale images (``2x2`` for ``"4:2:0"``); so does this
     function. Pillow called *without* a ``subsampling`` argument writes
     ``1x1`` for grayscale, which ``subsampling="4:4:4"`` reproduces.
+    A list of images of different sizes (or of Coefficients containers) gives
+    one file per item.
     """
     optimize = _check_flag(optimize, "optimize")
+    if isinstance(images_or_coefficients, (list, tuple)):
+        return ragged.encode(images_or_coefficients, quality, subsampling=subsampling, optimize=optimize, backend=backend,
+                              num_threads=num_threads)
     be = _resolve(backend)
     threads = lossy.thread_count(num_threads)
     coefs, comps = _coefficients(images_or_coefficients, quality, subsampling, be, num_threads)

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import reference as ref
-from . import registry
+from . import ragged, registry
 from .arrays import array_dtype_name, as_batch, as_qualities, as_quality_list, as_threads, check_normalization, check_subsampling, wrap_torch
 from .container import Coefficients, check_coefficient_range, check_components, quant_tables_for_quality, tables_for
 
@@ -114,7 +114,9 @@ def roundtrip(
         or ``(N, H, W, C)`` with ``C`` = 1 (grayscale) or 3 (RGB); any
         ``H, W >= 1``. NumPy arrays, CPU torch tensors, and objects with the
         buffer protocol or DLPack; CUDA tensors and CuPy arrays with
-        ``backend="cuda"``.
+        ``backend="cuda"``. Or a list (tuple) of single images of any sizes,
+        grayscale and colour mixed: the result is then a list, one per image,
+        computed in one call into the C core on the ``cpu`` backend.
     quality : int, sequence of int, or a CUDA tensor / CuPy array
         JPEG quality 1..100, for all images or one per image. With device
         images, a device array of one integer quality per image is read in
@@ -148,7 +150,11 @@ def roundtrip(
     >>> img = np.zeros((32, 32, 3), np.uint8)
     >>> jpeg.roundtrip(img, 20).shape
     (32, 32, 3)
+    >>> [a.shape for a in jpeg.roundtrip([img, img[:5, :7]], 20)]
+    [(32, 32, 3), (5, 7, 3)]
     """
+    if ragged.is_ragged(images):
+        return ragged.roundtrip(images, quality, subsampling=subsampling, backend=backend, num_threads=num_threads)
     batch, subsampling, be, threads = _prepare(images, subsampling, backend, num_threads)
     out = be.roundtrip(batch.array, _quality_rows(quality, batch, be), subsampling, threads)[0]
     return batch.wrap(out.reshape(batch.shape))
@@ -180,8 +186,11 @@ def roundtrip_many(
     -------
     array
         uint8 of shape ``(len(qualities),) + images.shape``; entry ``k`` equals
-        ``roundtrip(images, qualities[k])``.
+        ``roundtrip(images, qualities[k])``. For a list of images: a list whose
+        entry ``i`` has shape ``(len(qualities),) + images[i].shape``.
     """
+    if ragged.is_ragged(images):
+        return ragged.roundtrip_many(images, qualities, subsampling=subsampling, backend=backend, num_threads=num_threads)
     batch, subsampling, be, threads = _prepare(images, subsampling, backend, num_threads)
     qlist = as_quality_list(qualities)
     grid = np.ascontiguousarray(np.repeat(qlist[:, None], batch.n, axis=1))
@@ -267,8 +276,11 @@ def coefficients(
     -------
     Coefficients
         int16 block grids per component with the tables and shape; see
-        :class:`Coefficients` for the layout.
+        :class:`Coefficients` for the layout. For a list of images: a list
+        with one container (a batch of one) per image.
     """
+    if ragged.is_ragged(images):
+        return ragged.coefficients(images, quality, subsampling=subsampling, backend=backend, num_threads=num_threads)
     batch, subsampling, be, threads = _prepare(images, subsampling, backend, num_threads)
     q = as_qualities(quality, batch.n)
     comps = be.forward(batch.array, q[None, :], subsampling, threads)[0]
