@@ -442,7 +442,8 @@ typedef struct {
     const int64_t *offsets;
     const int16_t *const *rcomps; /* ragged batches: per-image components and sizes */
     const int32_t *rdims;
-    int hs, vs;
+    int hs, vs;         /* luma sampling factors of colour images */
+    int ghs, gvs;       /* the factors a grayscale image's SOF names */
     int status;     /* first failure, atomically set */
 } job_t;
 
@@ -459,8 +460,9 @@ static int ragged_geom(const job_t *j, int64_t i, geom_t *g)
         bw[c] = (w + 7) / 8;
         bh[c] = (h + 7) / 8;
     }
-    /* the SOF of a grayscale file still names the requested factors (Pillow) */
-    int st = geom_init(g, j->rcomps + 3 * i, ncomp, 1, bh, bw, ncomp == 1 ? j->hs : hs, ncomp == 1 ? j->vs : vs);
+    /* the SOF of a grayscale file names its own factors: 1x1 for Pillow's default,
+     * the requested ones for an explicit subsampling (Pillow) */
+    int st = geom_init(g, j->rcomps + 3 * i, ncomp, 1, bh, bw, ncomp == 1 ? j->ghs : hs, ncomp == 1 ? j->gvs : vs);
     if (st == HZ_OK && ncomp == 1) g->mcus_w = g->mcus_h = 0;
     return st;
 }
@@ -593,14 +595,15 @@ int hz_encode(const int16_t *const comps[3], int ncomp, int64_t n, const int *bl
 }
 
 int hz_encode_ragged(const int16_t *const *comps, const int32_t *dims, int64_t n, int h_samp, int v_samp,
-                     const uint16_t *qtables, int optimize, uint8_t *out, const int64_t *offsets, int64_t *out_sizes,
-                     int num_threads)
+                     int gray_h_samp, int gray_v_samp, const uint16_t *qtables, int optimize, uint8_t *out,
+                     const int64_t *offsets, int64_t *out_sizes, int num_threads)
 {
     tables_t std;
     job_t j;
     int64_t i;
     if (n < 0 || (n > 0 && (!comps || !dims || !out_sizes))) return HZ_ERR_ARG;
     if (h_samp < 1 || h_samp > 2 || v_samp < 1 || v_samp > 2) return HZ_ERR_ARG;
+    if (gray_h_samp < 1 || gray_h_samp > 2 || gray_v_samp < 1 || gray_v_samp > 2) return HZ_ERR_ARG;
     if (out) {
         if (n > 0 && (!qtables || !offsets)) return HZ_ERR_ARG;
         for (i = 0; i < n; i++)
@@ -613,6 +616,6 @@ int hz_encode_ragged(const int16_t *const *comps, const int32_t *dims, int64_t n
     j.kind = out ? JOB_ENCODE : JOB_BOUNDS;
     j.optimize = optimize; j.std = &std; j.out = out_sizes;
     j.qtables = qtables; j.bytes = out; j.offsets = offsets;
-    j.rcomps = comps; j.rdims = dims; j.hs = h_samp; j.vs = v_samp;
+    j.rcomps = comps; j.rdims = dims; j.hs = h_samp; j.vs = v_samp; j.ghs = gray_h_samp; j.gvs = gray_v_samp;
     return run_jobs(&j, n, num_threads);
 }

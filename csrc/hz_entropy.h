@@ -57,12 +57,14 @@ int hz_encode(const int16_t *const comps[3], int ncomp, int64_t n, const int *bl
 /* Ragged batches: image i has its own size. dims[3i..3i+2] = (height, width,
  * channels 1 or 3); comps[3i + c] is its component c, (blocks_high,
  * blocks_wide, 8, 8) as hz_geometry gives them for h_samp x v_samp;
+ * the SOF of a grayscale image names gray_h_samp x gray_v_samp (1x1 as
+ * Pillow's default, h_samp x v_samp as Pillow given a subsampling);
  * qtables (n, 2, 64) as for hz_encode. With out == NULL, writes each file's
  * upper bound (as hz_encode_bounds) to out_sizes; else writes the files as
  * hz_encode does. */
 int hz_encode_ragged(const int16_t *const *comps, const int32_t *dims, int64_t n, int h_samp, int v_samp,
-                     const uint16_t *qtables, int optimize, uint8_t *out, const int64_t *offsets, int64_t *out_sizes,
-                     int num_threads);
+                     int gray_h_samp, int gray_v_samp, const uint16_t *qtables, int optimize, uint8_t *out,
+                     const int64_t *offsets, int64_t *out_sizes, int num_threads);
 
 /* libjpeg's jpeg_gen_optimal_table: from 256 symbol frequencies to a DHT
  * description (bits[16], huffval[<= 256]); *nsymbols gets the symbol count. */

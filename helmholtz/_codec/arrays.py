@@ -23,13 +23,18 @@ __all__ = [
     "array_dtype_name",
     "check_normalization",
     "check_subsampling",
+    "resolve_subsampling",
     "to_host_int16",
     "wrap_torch",
     "MAX_THREADS",
     "SUBSAMPLINGS",
+    "DEFAULT_SUBSAMPLING",
 ]
 
 SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
+
+#: What ``subsampling=None`` means for colour images: Pillow's (libjpeg's) default, 2x2 luma sampling.
+DEFAULT_SUBSAMPLING = "4:2:0"
 
 
 @dataclass
@@ -246,13 +251,31 @@ def _int_array(values: Any, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be ints in 1..100; got {values!r} ({exc})") from None
 
 
-def check_subsampling(subsampling: Any, name: str = "subsampling") -> str:
-    """Return a valid subsampling name (a plain ``str``) or raise naming the choices."""
-    if not isinstance(subsampling, str):
-        raise TypeError(f"{name} must be one of {', '.join(repr(s) for s in SUBSAMPLINGS)}; got {subsampling!r}")
-    if subsampling not in SUBSAMPLINGS:
-        raise ValueError(f"{name} must be one of {', '.join(repr(s) for s in SUBSAMPLINGS)}; got {subsampling!r}")
+def check_subsampling(subsampling: Any, name: str = "subsampling", none_ok: bool = False) -> str:
+    """Return a valid subsampling name (a plain ``str``) or raise naming the choices.
+
+    ``none_ok`` only words the message for arguments where None (Pillow's
+    default) is accepted too; None itself is resolved by :func:`resolve_subsampling`.
+    """
+    if not isinstance(subsampling, str) or subsampling not in SUBSAMPLINGS:  # np.str_ is a str and passes
+        choices = ("None (Pillow's default) or " if none_ok else "") + "one of " + ", ".join(repr(s) for s in SUBSAMPLINGS)
+        kind = ValueError if isinstance(subsampling, str) else TypeError
+        raise kind(f"{name} must be {choices}; got {subsampling!r}")
     return str(subsampling)  # np.str_ -> str, which the Cython layer types
+
+
+def resolve_subsampling(subsampling: Any, channels: int, name: str = "subsampling") -> str:
+    """``subsampling`` checked, with None meaning Pillow's default for images of ``channels`` channels.
+
+    Pillow's ``save(..., "JPEG", quality=q)`` without a ``subsampling``
+    argument leaves libjpeg's defaults: 2x2 luma sampling (``"4:2:0"``) for
+    colour and 1x1 (``"4:4:4"``) for grayscale, whose SOF then carries 0x11.
+    The pixels and coefficients of a grayscale image do not depend on the
+    choice; only the sampling factors written in its file header do.
+    """
+    if subsampling is None:
+        return "4:4:4" if channels == 1 else DEFAULT_SUBSAMPLING
+    return check_subsampling(subsampling, name, none_ok=True)
 
 
 def check_normalization(dtype: Any, mean: Any, std: Any, channels: int):

@@ -14,9 +14,21 @@ from typing import Any
 import numpy as np
 
 from . import reference as ref
-from .arrays import SUBSAMPLINGS, array_dtype_name, check_subsampling
+from .arrays import array_dtype_name, check_subsampling
 
-__all__ = ["Coefficients", "check_components", "check_coefficient_range", "tables_for", "quant_tables_for_quality"]
+__all__ = [
+    "Coefficients",
+    "check_components",
+    "check_coefficient_range",
+    "tables_for",
+    "quant_tables_for_quality",
+    "MAX_TABLE_ENTRY",
+]
+
+#: The largest quantisation step a container may hold: baseline JPEG stores
+#: its tables with 8-bit precision (the DQT that :func:`helmholtz.jpeg.encode`
+#: writes, and what Pillow and libjpeg's ``jpeg_set_quality`` produce).
+MAX_TABLE_ENTRY = 255
 
 
 def quant_tables_for_quality(quality: int, baseline: bool = True) -> np.ndarray:
@@ -58,11 +70,15 @@ class Coefficients:
         image samples are stored, as ``jpeg_read_coefficients`` returns them.
     tables : array
         uint16 ``(N, 2, 8, 8)``: the luminance and chrominance quantisation
-        tables of each image (natural order).
+        tables of each image (natural order), entries 1..255 (baseline).
     quality : array
         int32 ``(N,)``: the quality of each image.
     subsampling : str
-        ``"4:4:4"``, ``"4:2:2"`` or ``"4:2:0"`` (ignored for grayscale).
+        ``"4:4:4"``, ``"4:2:2"`` or ``"4:2:0"``. For grayscale it only sets
+        the luma sampling factors written into an encoded file's SOF header:
+        :func:`helmholtz.jpeg.coefficients` with the default
+        ``subsampling=None`` records ``"4:4:4"`` there (1x1, as Pillow's
+        default grayscale file has).
     shape : tuple
         The shape of the images that were transformed;
         :func:`helmholtz.jpeg.reconstruct` returns pixels of this shape.
@@ -116,27 +132,39 @@ def _check_shape(shape: Any) -> tuple:
     return dims
 
 
-def check_components(coefs: Any) -> None:
+def check_components(coefs: Any) -> str:
     """Reject a container whose parts do not fit each other, with a TypeError or ValueError naming the part.
 
-    Checks the type, ``shape``, ``subsampling``, the number, dtype and shapes
-    of ``components``, and the dtype, shape and values (1..65535) of ``tables``.
-    The coefficient values themselves are checked against the tables by each
-    backend (:func:`check_coefficient_range` for the reference).
+    The one validation of containers: every backend (numpy, cpu, cuda) and
+    every function taking a container (reconstruct, bits, encode, the
+    information measures) runs it first, so all refuse the same containers
+    with the same message. Checks the type, ``shape``, ``subsampling``, the
+    number, dtype and shapes of ``components``, and the dtype, shape and
+    values (baseline steps 1..255) of ``tables``. The coefficient values
+    themselves are checked against the tables by each backend
+    (:func:`check_coefficient_range` for the reference).
+
+    Returns
+    -------
+    str
+        ``coefs.subsampling`` as a plain ``str`` (a ``np.str_`` is accepted).
     """
     if not isinstance(coefs, Coefficients):
         raise TypeError(f"coefs must be a helmholtz.jpeg.Coefficients; got {type(coefs).__name__}")
-    if coefs.subsampling not in SUBSAMPLINGS:  # checked before the geometry needs it
-        check_subsampling(coefs.subsampling, "coefs.subsampling")
+    subsampling = check_subsampling(coefs.subsampling, "coefs.subsampling")  # before the geometry needs it
     shape = _check_shape(coefs.shape)
     comps = coefs.components
-    if not isinstance(comps, (tuple, list)):
-        raise TypeError(f"coefs.components must be a tuple of int16 arrays; got {type(comps).__name__}")
     channels = 1 if len(shape) == 2 else shape[-1]
-    if len(comps) != (1 if channels == 1 else 3):
-        raise ValueError(f"coefs has {len(comps)} components but shape {shape} needs {1 if channels == 1 else 3}")
+    need = 1 if channels == 1 else 3
+    if not isinstance(comps, (tuple, list)):
+        raise TypeError(
+            f"coefs.components must be a tuple of {need} int16 arrays (Y{'' if need == 1 else ', Cb, Cr'}); got {type(comps).__name__}"
+        )
+    if len(comps) != need:
+        raise ValueError(f"coefs.components holds {len(comps)} arrays but image shape {shape} needs {need}")
     n = 1 if len(shape) < 4 else shape[0]
-    for i, (comp, geom) in enumerate(zip(comps, coefs.geometry())):
+    height, width = _image_dims(shape)
+    for i, (comp, geom) in enumerate(zip(comps, ref.component_geometry(height, width, channels, subsampling))):
         if not hasattr(comp, "shape") or not hasattr(comp, "dtype"):
             raise TypeError(f"coefs.components[{i}] must be an int16 array; got {type(comp).__name__}")
         expected = (n, geom.blocks_high, geom.blocks_wide, 8, 8)
@@ -151,12 +179,17 @@ def check_components(coefs: Any) -> None:
         raise ValueError(f"coefs.tables must have shape {(n, 2, 8, 8)}; got {tuple(tables.shape)}")
     kind = array_dtype_name(tables)
     if not (kind.startswith("int") or kind.startswith("uint")):
-        raise TypeError(f"coefs.tables must hold integers (uint16 quantisation steps); got dtype {tables.dtype}")
+        raise TypeError(f"coefs.tables must hold integers (quantisation steps 1..{MAX_TABLE_ENTRY}); got dtype {tables.dtype}")
     host = tables.get() if hasattr(tables, "get") and type(tables).__module__.startswith("cupy") else tables
     values = np.asarray(host.cpu() if hasattr(host, "cpu") else host)
-    if values.size and (values.min() < 1 or values.max() > 65535):
-        bad = values[(values < 1) | (values > 65535)].flat[0]
-        raise ValueError(f"coefs.tables entries must be quantisation steps in 1..65535; got {int(bad)}")
+    # Checked in the caller's dtype, before any cast to uint16 could wrap 65537 to 1.
+    if values.size and (values.min() < 1 or values.max() > MAX_TABLE_ENTRY):
+        bad = values[(values < 1) | (values > MAX_TABLE_ENTRY)].flat[0]
+        raise ValueError(
+            f"coefs.tables entries must be baseline quantisation steps in 1..{MAX_TABLE_ENTRY} "
+            f"(8-bit DQT precision); got {int(bad)}"
+        )
+    return subsampling
 
 
 def check_coefficient_range(components: Any, tables: np.ndarray) -> None:

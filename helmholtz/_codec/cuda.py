@@ -46,7 +46,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import reference as ref
-from .arrays import as_batch, as_qualities, check_normalization, check_subsampling
+from .arrays import as_batch, as_qualities, check_normalization, check_subsampling, resolve_subsampling
 from ..errors import BackendUnavailable
 
 __all__ = ["load_backend", "CudaBackend", "roundtrip_float", "bits", "frequencies", "kernel_source_dir"]
@@ -637,7 +637,7 @@ def load_backend() -> CudaBackend:
 def roundtrip_float(
     images: Any,
     quality: Any,
-    subsampling: str = "4:2:0",
+    subsampling: str | None = None,
     dtype: str = "float32",
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
@@ -653,7 +653,8 @@ def roundtrip_float(
         qualities is read in place (nothing is copied from the host, so the
         call can be captured in a CUDA graph); values outside 1..100 are
         clamped on the device instead of raising.
-    subsampling : {"4:2:0", "4:2:2", "4:4:4"}
+    subsampling : {None, "4:2:0", "4:2:2", "4:4:4"}
+        None is Pillow's default, as for :func:`helmholtz.jpeg.roundtrip`.
     dtype : {"float32", "bfloat16"}
         bfloat16 is rounded to nearest even from the float32 value (as
         ``tensor.to(torch.bfloat16)``). CuPy has no bfloat16: CuPy callers get
@@ -670,8 +671,10 @@ def roundtrip_float(
         channels last) converted with ``x.float() / 255`` (and normalised with
         float32 arithmetic), without materialising the uint8 result.
     """
-    subsampling = check_subsampling(subsampling)
+    if subsampling is not None:
+        check_subsampling(subsampling, none_ok=True)
     batch = _device_batch(images)
+    subsampling = resolve_subsampling(subsampling, int(batch.array.shape[3]))
     mean, std = check_normalization(dtype, mean, std, int(batch.array.shape[3]))
     n = int(batch.array.shape[0])
     device_q = (_is_torch(quality) and quality.device.type == _TORCH_DEVICE_TYPE) or _is_cupy(quality)

@@ -10,6 +10,7 @@ many times. :mod:`helmholtz.jpeg` re-exports them.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Sequence
 
 import numpy as np
@@ -17,7 +18,7 @@ import numpy as np
 from ..errors import BackendUnavailable
 from . import entropy_reference as er
 from . import lossy, ragged, registry
-from .arrays import as_batch, as_qualities, as_quality_list, check_subsampling, to_host_int16
+from .arrays import as_batch, as_qualities, as_quality_list, check_subsampling, resolve_subsampling, to_host_int16
 from .container import Coefficients, check_components
 from .reference import SUBSAMPLING_FACTORS
 
@@ -78,20 +79,23 @@ def _coefficients(x, quality, subsampling, backend: str, num_threads, host: bool
                 "quality must be None when a Coefficients container is given: its coefficients are "
                 f"already quantised (at qualities {np.unique(np.asarray(x.quality)).tolist()})"
             )
-        if subsampling is not None and subsampling != x.subsampling:
+        if subsampling is not None:
+            check_subsampling(subsampling, none_ok=True)
+        own = check_components(x)
+        if subsampling is not None and subsampling != own:
             raise ValueError(
                 f"subsampling={subsampling!r} does not fit the Coefficients container, which was made with "
-                f"subsampling={x.subsampling!r}; pass subsampling=None or {x.subsampling!r}"
+                f"subsampling={own!r}; pass subsampling=None or {own!r}"
             )
-        check_components(x)
-        coefs = x
+        # a np.str_ subsampling becomes the plain str the C layer types
+        coefs = x if type(x.subsampling) is str else dataclasses.replace(x, subsampling=own)
     else:
         if quality is None:
             raise TypeError("quality is required when images are given (an int 1..100 or one per image)")
         coefs = lossy.coefficients(
             x,
             quality,
-            subsampling="4:2:0" if subsampling is None else subsampling,
+            subsampling=subsampling,  # None: Pillow's default for the images' channel count
             backend="numpy" if backend == "numpy" else "auto",
             num_threads=num_threads,
         )
@@ -136,8 +140,11 @@ def bits(
         be None and ``subsampling`` None or the container's).
     quality : int or sequence of int, optional
         JPEG quality 1..100 for all images or one per image; required for images.
-    subsampling : {"4:2:0", "4:2:2", "4:4:4"}, optional
-        Chroma subsampling of images (default ``"4:2:0"``, Pillow's default).
+    subsampling : {None, "4:2:0", "4:2:2", "4:4:4"}, optional
+        Chroma subsampling of images. None (the default) is Pillow's default,
+        what ``save(..., "JPEG", quality=q)`` without a ``subsampling``
+        argument does: ``"4:2:0"`` for colour, and for grayscale a 1x1 SOF
+        (the bits of a grayscale scan do not depend on it).
     optimize : bool
         False: the standard Annex K tables. True: per-image optimal tables
         built as libjpeg's ``jpeg_gen_optimal_table`` (Pillow's ``optimize=True``).
@@ -190,8 +197,10 @@ def bits(
 def _fused_bits(images, qualities_for, subsampling, optimize: bool, threads: int, chunk: int | None = None) -> np.ndarray:
     """int64 (Q, N) straight from images: the C core quantises and counts in one pass per
     quality from one forward transform, without writing coefficient arrays."""
+    if subsampling is not None:
+        check_subsampling(subsampling, none_ok=True)
     batch = as_batch(images)
-    subsampling = check_subsampling("4:2:0" if subsampling is None else subsampling)
+    subsampling = resolve_subsampling(subsampling, int(batch.array.shape[3]))
     cpu = registry.get("cpu")
     grid = qualities_for(batch.n)
     out = np.empty((grid.shape[0], batch.n), dtype=np.int64)
@@ -222,7 +231,7 @@ def _bits_cuda(x: Any, quality, subsampling, optimize: bool):
     else:
         if quality is None:
             raise TypeError("quality is required when images are given (an int 1..100 or one per image)")
-        coefs = lossy.coefficients(x, quality, subsampling="4:2:0" if subsampling is None else subsampling, backend="cuda")
+        coefs = lossy.coefficients(x, quality, subsampling=subsampling, backend="cuda")
     return cuda.bits(list(coefs.components), coefs.subsampling, optimize=optimize)
 
 
@@ -230,7 +239,7 @@ def bits_many(
     images: Any,
     qualities: Sequence[int],
     *,
-    subsampling: str = "4:2:0",
+    subsampling: str | None = None,
     optimize: bool = False,
     backend: str = "auto",
     num_threads: int | None = None,
@@ -305,10 +314,13 @@ def encode(
 
     Notes
     -----
-    Pillow writes the luma sampling factors of ``subsampling`` into the SOF
+    With the default ``subsampling=None`` the files equal Pillow's
+    ``save(buf, "JPEG", quality=q)`` without a ``subsampling`` argument:
+    4:2:0 for colour, and a 1x1 luma SOF (0x11) for grayscale. Pillow given
+    an explicit ``subsampling`` writes its luma sampling factors into the SOF
     header even for grayscale images (``2x2`` for ``"4:2:0"``); so does this
-    function. Pillow called *without* a ``subsampling`` argument writes
-    ``1x1`` for grayscale, which ``subsampling="4:4:4"`` reproduces.
+    function, so every explicit value stays equal to Pillow's file with the
+    same argument. A container is written with its own ``subsampling``.
     A list of images of different sizes (or of Coefficients containers) gives
     one file per item.
     """

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import reference as ref
 from . import ragged, registry
-from .arrays import array_dtype_name, as_batch, as_qualities, as_quality_list, as_threads, check_normalization, check_subsampling, wrap_torch
+from .arrays import array_dtype_name, as_batch, as_qualities, as_quality_list, as_threads, check_normalization, check_subsampling, resolve_subsampling, wrap_torch
 from .container import Coefficients, check_coefficient_range, check_components, quant_tables_for_quality, tables_for
 
 __all__ = [
@@ -92,8 +92,10 @@ def _quality_rows(quality: Any, batch: Any, be: Any) -> Any:
 
 
 def _prepare(images, subsampling, backend, num_threads):
-    subsampling = check_subsampling(subsampling)
+    if subsampling is not None:  # a bad name is reported before the images are looked at
+        check_subsampling(subsampling, none_ok=True)
     batch = as_batch(images)
+    subsampling = resolve_subsampling(subsampling, int(batch.array.shape[3]))
     return batch, subsampling, registry.resolve(backend, batch.device), thread_count(num_threads)
 
 
@@ -101,7 +103,7 @@ def roundtrip(
     images: Any,
     quality: int | Sequence[int],
     *,
-    subsampling: str = "4:2:0",
+    subsampling: str | None = None,
     backend: str = "auto",
     num_threads: int | None = None,
 ) -> Any:
@@ -122,8 +124,11 @@ def roundtrip(
         images, a device array of one integer quality per image is read in
         place by the kernels (no host synchronisation, CUDA-graph safe); its
         values are clamped to 1..100 on the device rather than checked.
-    subsampling : {"4:2:0", "4:2:2", "4:4:4"}
-        Chroma subsampling; ignored for grayscale images.
+    subsampling : {None, "4:2:0", "4:2:2", "4:4:4"}
+        Chroma subsampling. None (the default) is Pillow's default, what
+        ``save(..., "JPEG", quality=q)`` without a ``subsampling`` argument
+        does: ``"4:2:0"`` for colour images. The pixels of grayscale images
+        do not depend on it.
     backend : {"auto", "cpu", "numpy", "cuda"}
         Where to compute. ``"auto"`` takes the fastest one for the input.
     num_threads : int, optional
@@ -164,7 +169,7 @@ def roundtrip_many(
     images: Any,
     qualities: Sequence[int],
     *,
-    subsampling: str = "4:2:0",
+    subsampling: str | None = None,
     backend: str = "auto",
     num_threads: int | None = None,
 ) -> Any:
@@ -202,7 +207,7 @@ def roundtrip_float(
     images: Any,
     quality: int | Sequence[int],
     *,
-    subsampling: str = "4:2:0",
+    subsampling: str | None = None,
     dtype: str = "float32",
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
@@ -261,7 +266,7 @@ def coefficients(
     images: Any,
     quality: int | Sequence[int],
     *,
-    subsampling: str = "4:2:0",
+    subsampling: str | None = None,
     backend: str = "auto",
     num_threads: int | None = None,
 ) -> Coefficients:
@@ -277,7 +282,10 @@ def coefficients(
     Coefficients
         int16 block grids per component with the tables and shape; see
         :class:`Coefficients` for the layout. For a list of images: a list
-        with one container (a batch of one) per image.
+        with one container (a batch of one) per image. Its ``subsampling``
+        is the one applied; with the default None that is ``"4:2:0"`` for
+        colour and ``"4:4:4"`` (Pillow's 1x1 SOF) for grayscale, so that
+        :func:`helmholtz.jpeg.encode` of the container writes Pillow's default file.
     """
     if ragged.is_ragged(images):
         return ragged.coefficients(images, quality, subsampling=subsampling, backend=backend, num_threads=num_threads)
@@ -291,7 +299,7 @@ def coefficients_many(
     images: Any,
     qualities: Sequence[int],
     *,
-    subsampling: str = "4:2:0",
+    subsampling: str | None = None,
     backend: str = "auto",
     num_threads: int | None = None,
 ) -> list[Coefficients]:
@@ -338,7 +346,7 @@ def reconstruct(coefs: Coefficients, *, backend: str = "auto", num_threads: int 
         If ``coefs`` is not a consistent :class:`Coefficients`, or holds
         coefficients no 8-bit baseline encoder produces.
     """
-    check_components(coefs)
+    subsampling = check_components(coefs)
     comps = coefs.components
     device = "cuda" if registry.on_cuda(comps[0]) else "cpu"
     be = registry.resolve(backend, device)
@@ -351,7 +359,7 @@ def reconstruct(coefs: Coefficients, *, backend: str = "auto", num_threads: int 
     if not isinstance(validate, (bool, np.bool_)):
         raise TypeError(f"validate must be True or False; got {validate!r}")
     extra = {} if device == "cpu" else {"validate": bool(validate)}
-    out = be.reconstruct(comps, tables, coefs.height, coefs.width, coefs.subsampling, thread_count(num_threads), **extra)
+    out = be.reconstruct(comps, tables, coefs.height, coefs.width, subsampling, thread_count(num_threads), **extra)
     if device == "cpu" and not isinstance(coefs.components[0], np.ndarray):
         return wrap_torch(out.reshape(coefs.shape))
     return out.reshape(coefs.shape)

@@ -234,7 +234,7 @@ def dataset_report(
     images: Any,
     qualities: Sequence[int] = DEFAULT_QUALITIES,
     *,
-    subsampling: str = "4:2:0",
+    subsampling: str | None = None,
     optimize: bool = False,
     backend: str = "auto",
 ):
@@ -270,7 +270,7 @@ def dataset_report(
     qualities : sequence of int
         JPEG qualities 1..100.
     subsampling, optimize, backend
-        As for :func:`helmholtz.jpeg.bits`.
+        As for :func:`helmholtz.jpeg.bits` (None: Pillow's default).
     """
     pd = require("pandas", purpose="helmholtz.info.dataset_report")
 

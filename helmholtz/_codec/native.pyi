@@ -72,6 +72,7 @@ class RaggedBatch:
         subsampling: str,
         optimize: bool,
         num_threads: int,
+        gray_subsampling: str | None = None,
     ) -> list[bytes]: ...
 
 # Entropy coding (_entropy_native.pxi)

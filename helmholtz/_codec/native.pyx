@@ -43,7 +43,7 @@ cdef extern from "hz_codec.h":
 
 cdef extern from "hz_entropy.h":
     int hz_encode_ragged(const int16_t **comps, const int32_t *dims, int64_t n, int h_samp, int v_samp,
-                         const uint16_t *qtables, int optimize, uint8_t *out, const int64_t *offsets,
+                         int gray_h_samp, int gray_v_samp, const uint16_t *qtables, int optimize, uint8_t *out, const int64_t *offsets,
                          int64_t *out_sizes, int num_threads) nogil
 
 cdef extern from "hz_pool.h":
@@ -567,11 +567,15 @@ cdef class RaggedBatch:
             _free_job(&job)
         return out_pixels, out_coefs, out_bits
 
-    def encode(self, qualities, tables, str subsampling, bint optimize, int num_threads):
+    def encode(self, qualities, tables, str subsampling, bint optimize, int num_threads, str gray_subsampling=None):
         """Baseline JFIF files (bytes), one per image: quantised in one C call and coded in two more.
 
         ``qualities`` int32 (N,), ``tables`` uint16 (N, 2, 8, 8) their quantisation tables.
+        The SOF of grayscale images names the luma factors of ``gray_subsampling``
+        (default: ``subsampling``, as Pillow given that argument).
         """
+        cdef int ghs, gvs
+        ghs, gvs = _FACTORS[subsampling if gray_subsampling is None else gray_subsampling]
         cdef const int32_t[:, ::1] q = np.ascontiguousarray(np.reshape(qualities, (1, -1)), dtype=np.int32)
         cdef const uint16_t[:, :, :, ::1] qt = np.ascontiguousarray(tables, dtype=np.uint16)
         cdef int n = self.n, st, i
@@ -589,14 +593,14 @@ cdef class RaggedBatch:
             grids = self._alloc_coefs(&job, 1, subsampling)  # keeps the coefficient buffer alive
             _run(&job, num_threads)
             with nogil:  # upper bounds, then the files
-                st = hz_encode_ragged(<const int16_t **>job.coefs, job.dims, n, job.h_samp, job.v_samp,
+                st = hz_encode_ragged(<const int16_t **>job.coefs, job.dims, n, job.h_samp, job.v_samp, ghs, gvs,
                                       &qt[0, 0, 0, 0], optimize, NULL, NULL, &sz[0], num_threads)
             _check(st)
             np.cumsum(sizes, out=offsets[1:])
             out = np.empty(int(offsets[n]), dtype=np.uint8)
             buf = out
             with nogil:
-                st = hz_encode_ragged(<const int16_t **>job.coefs, job.dims, n, job.h_samp, job.v_samp,
+                st = hz_encode_ragged(<const int16_t **>job.coefs, job.dims, n, job.h_samp, job.v_samp, ghs, gvs,
                                       &qt[0, 0, 0, 0], optimize, &buf[0], &off[0], &sz[0], num_threads)
             _check(st)
         finally:

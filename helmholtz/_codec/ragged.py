@@ -9,6 +9,8 @@ its own component count). Results are lists, one entry per image, in the
 input's order: pixels of the item's shape (``(Q,) + shape`` for the ``_many``
 variants), one :class:`~helmholtz.jpeg.Coefficients` container per image, one
 file per image; bit counts come as int64 arrays ``(N,)`` / ``(Q, N)``.
+``subsampling=None`` (the default) is Pillow's default for each item on its
+own: 4:2:0 for colour images, a 1x1 SOF (``"4:4:4"``) for grayscale ones.
 
 On the ``cpu`` backend the whole list is one call into the C core, which
 spreads the images over its threads (largest first) without returning to
@@ -24,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import registry
-from .arrays import as_batch, as_qualities, as_quality_list, as_threads, check_subsampling
+from .arrays import DEFAULT_SUBSAMPLING, as_batch, as_qualities, as_quality_list, as_threads, check_subsampling, resolve_subsampling
 from .container import Coefficients, tables_for
 
 __all__ = ["roundtrip", "roundtrip_many", "coefficients", "bits", "bits_many", "encode", "is_ragged"]
@@ -45,6 +47,19 @@ def _native():
 
 def _threads(num_threads) -> int:
     return as_threads(num_threads, registry.default_threads)
+
+
+def _subsampling(subsampling) -> tuple:
+    """``(checked argument or None, the subsampling of the colour items)``.
+
+    One C call applies one subsampling to the colour items; grayscale pixels,
+    coefficients and bits do not depend on it, only the SOF of their files
+    and the ``subsampling`` recorded in their containers do (see :func:`encode`).
+    """
+    if subsampling is None:
+        return None, DEFAULT_SUBSAMPLING
+    subsampling = check_subsampling(subsampling, none_ok=True)
+    return subsampling, subsampling
 
 
 class _Items:
@@ -96,22 +111,22 @@ def _one(items: _Items, i: int, fn, *args, **kwargs):
     return fn(items.arrays[i], *args, backend=items.backend.name, **kwargs)
 
 
-def roundtrip(images, quality, *, subsampling="4:2:0", backend="auto", num_threads=None) -> list:
+def roundtrip(images, quality, *, subsampling=None, backend="auto", num_threads=None) -> list:
     """Round-trip each image of a list; see :func:`helmholtz.jpeg.roundtrip`."""
-    subsampling = check_subsampling(subsampling)
+    subsampling, colour = _subsampling(subsampling)
     items = _Items(images, backend)
     q = as_qualities(quality, items.n)
     if items.batch is None:
         from . import lossy
 
         return [_one(items, i, lossy.roundtrip, int(q[i]), subsampling=subsampling, num_threads=num_threads) for i in range(items.n)]
-    pixels, _, _ = items.batch.run(q[None, :], subsampling, True, False, False, False, _threads(num_threads))
+    pixels, _, _ = items.batch.run(q[None, :], colour, True, False, False, False, _threads(num_threads))
     return [items.wrap(i, p[0]) for i, p in enumerate(pixels)]
 
 
-def roundtrip_many(images, qualities, *, subsampling="4:2:0", backend="auto", num_threads=None) -> list:
+def roundtrip_many(images, qualities, *, subsampling=None, backend="auto", num_threads=None) -> list:
     """Each image at each quality: entry i has shape ``(len(qualities),) + images[i].shape``."""
-    subsampling = check_subsampling(subsampling)
+    subsampling, colour = _subsampling(subsampling)
     qlist = as_quality_list(qualities)
     items = _Items(images, backend)
     if items.batch is None:
@@ -119,23 +134,28 @@ def roundtrip_many(images, qualities, *, subsampling="4:2:0", backend="auto", nu
 
         return [_one(items, i, lossy.roundtrip_many, qlist, subsampling=subsampling, num_threads=num_threads) for i in range(items.n)]
     grid = np.ascontiguousarray(np.repeat(qlist[:, None], items.n, axis=1))
-    pixels, _, _ = items.batch.run(grid, subsampling, True, False, False, False, _threads(num_threads))
+    pixels, _, _ = items.batch.run(grid, colour, True, False, False, False, _threads(num_threads))
     return [items.wrap(i, p) for i, p in enumerate(pixels)]
 
 
-def coefficients(images, quality, *, subsampling="4:2:0", backend="auto", num_threads=None) -> list:
-    """One :class:`~helmholtz.jpeg.Coefficients` container (a batch of one) per image."""
+def coefficients(images, quality, *, subsampling=None, backend="auto", num_threads=None) -> list:
+    """One :class:`~helmholtz.jpeg.Coefficients` container (a batch of one) per image.
+
+    With ``subsampling=None`` a grayscale item's container records ``"4:4:4"``
+    and a colour item's ``"4:2:0"``, as :func:`helmholtz.jpeg.coefficients` does.
+    """
     from . import lossy
 
-    subsampling = check_subsampling(subsampling)
+    subsampling, colour = _subsampling(subsampling)
     items = _Items(images, backend)
     q = as_qualities(quality, items.n)
     if items.batch is None:
         return [_one(items, i, lossy.coefficients, int(q[i]), subsampling=subsampling, num_threads=num_threads) for i in range(items.n)]
-    _, comps, _ = items.batch.run(q[None, :], subsampling, False, True, False, False, _threads(num_threads))
+    _, comps, _ = items.batch.run(q[None, :], colour, False, True, False, False, _threads(num_threads))
     tables = tables_for(q)
     return [
-        Coefficients(tuple(comps[i]), tables[i : i + 1], q[i : i + 1].copy(), subsampling, items.batch.shapes[i])
+        Coefficients(tuple(comps[i]), tables[i : i + 1], q[i : i + 1].copy(),
+                     resolve_subsampling(subsampling, items.batch.channels(i)), items.batch.shapes[i])
         for i in range(items.n)
     ]
 
@@ -152,7 +172,7 @@ def bits(images, quality, *, subsampling=None, optimize=False, backend="auto", n
 
         return np.concatenate([entropy.bits(c, quality, subsampling=subsampling, optimize=optimize, backend=backend,
                                          num_threads=num_threads) for c in containers])
-    subsampling = check_subsampling("4:2:0" if subsampling is None else subsampling)
+    subsampling, colour = _subsampling(subsampling)
     items = _Items(images, backend)
     q = as_qualities(quality, items.n)
     if items.batch is None:
@@ -163,19 +183,19 @@ def bits(images, quality, *, subsampling=None, optimize=False, backend="auto", n
              for i in range(items.n)],
             dtype=np.int64,
         )
-    _, _, out = items.batch.run(q[None, :], subsampling, False, False, True, optimize, _threads(num_threads))
+    _, _, out = items.batch.run(q[None, :], colour, False, False, True, optimize, _threads(num_threads))
     return out[0]
 
 
-def bits_many(images, qualities, *, subsampling="4:2:0", optimize=False, backend="auto", num_threads=None) -> np.ndarray:
+def bits_many(images, qualities, *, subsampling=None, optimize=False, backend="auto", num_threads=None) -> np.ndarray:
     """int64 ``(Q, N)``: row k is :func:`bits` at ``qualities[k]``, from one forward transform per image."""
-    subsampling = check_subsampling(subsampling)
+    subsampling, colour = _subsampling(subsampling)
     qlist = as_quality_list(qualities)
     items = _Items(images, backend)
     if items.batch is None:
         return np.stack([bits(images, int(q), subsampling=subsampling, optimize=optimize, backend=items.backend.name) for q in qlist])
     grid = np.ascontiguousarray(np.repeat(qlist[:, None], items.n, axis=1))
-    _, _, out = items.batch.run(grid, subsampling, False, False, True, optimize, _threads(num_threads))
+    _, _, out = items.batch.run(grid, colour, False, False, True, optimize, _threads(num_threads))
     return out
 
 
@@ -190,12 +210,14 @@ def encode(images, quality, *, subsampling=None, optimize=False, backend="auto",
     if containers is not None:
         return [f for c in containers for f in entropy.encode(c, quality, subsampling=subsampling, optimize=optimize,
                                                            backend=backend, num_threads=num_threads)]
-    subsampling = check_subsampling("4:2:0" if subsampling is None else subsampling)
+    subsampling, colour = _subsampling(subsampling)
     items = _Items(images, backend)
     q = as_qualities(quality, items.n)
     if items.batch is None:
         return [_one(items, i, entropy.encode, int(q[i]), subsampling=subsampling, optimize=optimize, num_threads=num_threads)[0]
                 for i in range(items.n)]
-    return items.batch.encode(q, tables_for(q), subsampling, optimize, _threads(num_threads))
+    # Grayscale files name 1x1 in their SOF by default (Pillow), the given factors otherwise.
+    gray = resolve_subsampling(subsampling, 1)
+    return items.batch.encode(q, tables_for(q), colour, optimize, _threads(num_threads), gray)
 
 
