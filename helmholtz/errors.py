@@ -35,7 +35,7 @@ class HelmholtzError(Exception):
 
 
 class BackendUnavailable(HelmholtzError, RuntimeError):
-    """A codec backend was asked for that cannot run here; the message names the fix."""
+    """A codec backend or compute device was asked for that cannot run here; the message names the fix."""
 
 
 class MissingExtra(HelmholtzError, ImportError):

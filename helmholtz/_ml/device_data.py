@@ -18,7 +18,43 @@ import numpy as np
 from .. import jpeg
 from ..errors import BackendUnavailable
 
-__all__ = ["compress_many", "DeviceDataset", "to_float_nchw"]
+__all__ = ["compress_many", "DeviceDataset", "to_float_nchw", "torch_device"]
+
+
+def torch_device(device: Any, name: str = "device") -> Any:
+    """``device`` as a ``torch.device``, refused here when it cannot run.
+
+    torch itself only fails later, with an ``AssertionError`` ("Torch not
+    compiled with CUDA enabled") or a device-side error, when a tensor first
+    moves; this names the argument instead.
+
+    Raises
+    ------
+    TypeError
+        If ``device`` is not a string or ``torch.device``.
+    ValueError
+        If it is not a device name torch knows (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...).
+    BackendUnavailable
+        If it is a CUDA device and CUDA is unavailable here (no GPU, or a
+        CPU-only torch build), or its index is beyond the GPUs present.
+    """
+    import torch
+
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"{name} must be a device name such as 'cpu' or 'cuda', or a torch.device; got {device!r}")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"{name}={device!r} is not a torch device name (e.g. 'cpu', 'cuda', 'cuda:1'): {exc}") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BackendUnavailable(
+                f"{name}={device!r} needs CUDA, which is unavailable here (torch.cuda.is_available() is False: "
+                "no GPU, or a CPU-only torch build); use device='cpu'"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise BackendUnavailable(f"{name}={device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return dev
 
 
 def compress_many(images: Any, qualities: Sequence[int], *, device: str = "cpu", subsampling: str = "4:2:0") -> Any:
@@ -45,7 +81,7 @@ def compress_many(images: Any, qualities: Sequence[int], *, device: str = "cpu",
     if x.dtype != torch.uint8 or x.ndim != 4:
         raise TypeError(f"images must be uint8 (N, H, W, C); got {x.dtype} {tuple(x.shape)}")
     qs = [int(q) for q in qualities]
-    dev = torch.device(device)
+    dev = torch_device(device)
     if dev.type == "cuda":
         x = x.to(dev)
         try:
@@ -92,6 +128,13 @@ class DeviceDataset:
         Seed of the device generator for shuffling and augmentation.
 
     Iterating yields ``(x, y)``: float32 ``(B, C, H, W)`` in ``[0, 1]`` and int64 ``(B,)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad images, labels, batch size, shift or device name.
+    BackendUnavailable
+        For a CUDA ``device`` where CUDA is unavailable (see :func:`torch_device`).
     """
 
     def __init__(
@@ -114,7 +157,7 @@ class DeviceDataset:
             raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}")
         if not 0 <= float(shift) < 1:
             raise ValueError(f"shift must be in [0, 1); got {shift!r}")
-        self.device = torch.device(device)
+        self.device = torch_device(device)
         x = torch.as_tensor(images)
         if x.dtype != torch.uint8 or x.ndim != 4:
             raise TypeError(f"images must be uint8 (N, H, W, C); got {x.dtype} {tuple(x.shape)}")
