@@ -222,7 +222,7 @@ def as_qualities(quality: Any, n: int, name: str = "quality") -> np.ndarray:
             raise TypeError(f"{name} must hold integers; got dtype {values.dtype}")
         if values.shape[0] != n:
             raise ValueError(f"{name} has {values.shape[0]} entries but there are {n} images; give one int or one per image")
-        values = values.astype(np.int64)
+    # checked in the values' own dtype: a cast first would wrap uint64 2**63 to a negative number
     if values.size and (values.min() < 1 or values.max() > 100):
         bad = values[(values < 1) | (values > 100)][0]
         raise ValueError(f"{name} must be in 1..100; got {int(bad)}")
@@ -246,9 +246,19 @@ def _int_array(values: Any, name: str) -> np.ndarray:
     if isinstance(values, (str, bytes)):
         raise TypeError(f"{name} must be ints in 1..100; got {values!r}")
     try:
-        return np.asarray(values)
+        arr = np.asarray(values)
     except (OverflowError, ValueError) as exc:
         raise ValueError(f"{name} must be ints in 1..100; got {values!r} ({exc})") from None
+    if arr.dtype.kind in "fO" and not isinstance(values, np.ndarray) and arr.ndim == 1:
+        # Python ints beyond int64 make NumPy pick float64 or object: report the range, not the dtype
+        try:
+            ints = [operator.index(v) for v in (arr.tolist() if arr.dtype.kind == "O" else values)]
+        except TypeError:
+            return arr
+        bad = next((v for v in ints if not 1 <= v <= 100), None)
+        if bad is not None:
+            raise ValueError(f"{name} must be in 1..100; got {bad}")
+    return arr
 
 
 def check_subsampling(subsampling: Any, name: str = "subsampling", none_ok: bool = False) -> str:

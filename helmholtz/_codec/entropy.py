@@ -358,10 +358,11 @@ def symbol_frequencies(
     if not isinstance(coefs, Coefficients):
         raise TypeError(f"coefs must be a helmholtz.jpeg.Coefficients; got {type(coefs).__name__}")
     be = _resolve(backend)
+    threads = lossy.thread_count(num_threads)  # checked on every backend, used by the C core
     coefs, comps = _coefficients(coefs, None, None, be, num_threads)
     h_samp, v_samp = SUBSAMPLING_FACTORS[coefs.subsampling]
     if be == "cpu":
-        return _native().entropy_frequencies(tuple(comps), h_samp, v_samp, lossy.thread_count(num_threads))
+        return _native().entropy_frequencies(tuple(comps), h_samp, v_samp, threads)
     freq = np.zeros((coefs.batch_size, 4, 256), dtype=np.int64)
     extra = np.zeros(coefs.batch_size, dtype=np.int64)
     for i in range(coefs.batch_size):

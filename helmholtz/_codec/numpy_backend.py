@@ -1,8 +1,12 @@
 """The ``numpy`` codec backend: the pure-NumPy reference, image by image.
 
 Slow and simple: it is the specification that the ``cpu`` and ``cuda``
-backends are tested against. Containers are validated by
-:func:`helmholtz._codec.container.check_coefficient_range` before they get here.
+backends are tested against. Containers reach it validated by
+:func:`helmholtz._codec.container.check_components`, the one validation that
+the ``cpu`` and ``cuda`` backends get too (so all refuse the same containers
+with the same message), and their coefficients by
+:func:`helmholtz._codec.container.check_coefficient_range`, the rule the C
+core and the CUDA kernels apply themselves.
 """
 
 from __future__ import annotations

@@ -103,6 +103,8 @@ def _containers(items: Any) -> list | None:
     """The list itself when it holds Coefficients containers (bits, encode take those too)."""
     if isinstance(items, (list, tuple)) and len(items) and all(isinstance(c, Coefficients) for c in items):
         return list(items)
+    if isinstance(items, (list, tuple)) and any(isinstance(c, Coefficients) for c in items):
+        raise TypeError("images_or_coefficients must be a list of images or a list of Coefficients containers, not a mix")
     return None
 
 
