@@ -195,7 +195,8 @@ def bits_many(images, qualities, *, subsampling=None, optimize=False, backend="a
     qlist = as_quality_list(qualities)
     items = _Items(images, backend)
     if items.batch is None:
-        return np.stack([bits(images, int(q), subsampling=subsampling, optimize=optimize, backend=items.backend.name) for q in qlist])
+        return np.stack([bits(images, int(q), subsampling=subsampling, optimize=optimize, backend=items.backend.name,
+                              num_threads=num_threads) for q in qlist])
     grid = np.ascontiguousarray(np.repeat(qlist[:, None], items.n, axis=1))
     _, _, out = items.batch.run(grid, colour, False, False, True, optimize, _threads(num_threads))
     return out

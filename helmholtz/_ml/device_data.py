@@ -31,7 +31,7 @@ def torch_device(device: Any, name: str = "device") -> Any:
     Raises
     ------
     TypeError
-        If ``device`` is not a string or ``torch.device``.
+        If ``device`` is not a string, ``torch.device`` or int (a CUDA index).
     ValueError
         If it is not a device name torch knows (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...).
     BackendUnavailable
@@ -40,8 +40,8 @@ def torch_device(device: Any, name: str = "device") -> Any:
     """
     import torch
 
-    if not isinstance(device, (str, torch.device)):
-        raise TypeError(f"{name} must be a device name such as 'cpu' or 'cuda', or a torch.device; got {device!r}")
+    if isinstance(device, bool) or not isinstance(device, (str, torch.device, int)):  # an int is a CUDA index, as torch reads it
+        raise TypeError(f"{name} must be a device name such as 'cpu' or 'cuda', a torch.device or a CUDA index; got {device!r}")
     try:
         dev = torch.device(device)
     except (RuntimeError, ValueError) as exc:
