@@ -12,6 +12,17 @@ share one forward transform through :func:`roundtrip_many`,
 entropy-coded bits of the file's scan and :func:`encode` writes the file
 itself, byte-identical to Pillow's.
 
+``subsampling=None``, the default everywhere, is Pillow's default: what
+``save(buf, "JPEG", quality=q)`` without a ``subsampling`` argument does,
+4:2:0 for colour and a 1x1 SOF for grayscale, so ``encode(gray, q)`` equals
+that file byte for byte. An explicit ``subsampling`` equals Pillow given the
+same argument (which writes its luma factors even for grayscale).
+
+Bad arguments raise ``TypeError`` or ``ValueError`` naming the argument and
+what was expected; a :class:`Coefficients` container is checked by one
+validation whichever backend runs it, so every backend refuses the same
+containers with the same message.
+
 Backends (``backend=``): ``"numpy"`` (the readable reference), ``"cpu"``
 (the C core, all cores), ``"cuda"`` (CUDA kernels through CuPy) and
 ``"auto"`` (the fastest one for where the images live);

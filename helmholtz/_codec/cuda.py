@@ -700,7 +700,7 @@ def _scan_args(ctx, components, subsampling):
     ncomp = len(comps)
     if ncomp not in (1, 3):
         raise ValueError(f"components must be 1 (grayscale) or 3 arrays; got {ncomp}")
-    hs, vs = _FACTORS[check_subsampling(subsampling)] if ncomp == 3 else (1, 1)
+    hs, vs = _FACTORS[resolve_subsampling(subsampling, ncomp)] if ncomp == 3 else (1, 1)
     n = int(comps[0].shape[0])
     bh0, bw0 = int(comps[0].shape[1]), int(comps[0].shape[2])
     bh1, bw1 = (int(comps[1].shape[1]), int(comps[1].shape[2])) if ncomp == 3 else (0, 0)
@@ -724,7 +724,7 @@ def _bits_grid(ctx, n: int) -> tuple:
     return (int(max(1, min(-(-n // (_BITS_THREADS // 32)), ctx.mod.sm_count * 16))),)
 
 
-def frequencies(components: Sequence[Any], subsampling: str = "4:2:0"):
+def frequencies(components: Sequence[Any], subsampling: str | None = None):
     """Huffman symbol counts of each image's scan, on the GPU.
 
     ``components`` are quantised coefficients on a CUDA device, one int16
@@ -732,6 +732,7 @@ def frequencies(components: Sequence[Any], subsampling: str = "4:2:0"):
     backend="cuda").components``). Returns ``(freq, extra)``: int64
     ``(N, 4, 256)`` and int64 ``(N,)`` (-1 for coefficients outside the baseline
     range), of the input's kind; equal to ``helmholtz.jpeg.symbol_frequencies``.
+    ``subsampling`` None is Pillow's default (4:2:0 for three components).
     One warp counts each image; nothing synchronises the host.
     """
     ctx = _Ctx(components[0])
@@ -744,7 +745,7 @@ def frequencies(components: Sequence[Any], subsampling: str = "4:2:0"):
         return freq, extra
 
 
-def bits(components: Sequence[Any], subsampling: str = "4:2:0", optimize: bool = False):
+def bits(components: Sequence[Any], subsampling: str | None = None, optimize: bool = False):
     """Entropy-coded bits of each image's scan, on the GPU.
 
     As ``helmholtz.jpeg.bits`` (before byte stuffing and padding): int64
