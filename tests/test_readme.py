@@ -1,5 +1,9 @@
 """README.md runs as written: every Python block, in order per section, printing what the README shows.
 
+The guide pages of docs/ (and benchmarks/TRANSFORMS.md, which one of them
+includes) are held to the same rule by the same collector, in tests marked
+``slow``.
+
 The collector reads the Markdown itself (no plugin):
 
 * every ```` ```python ```` block runs; the blocks of one ``##``/``###``
@@ -38,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 
-_FENCE = re.compile(r"^(`{3,})\s*([\w+-]*)\s*$")
+_FENCE = re.compile(r"^(`{3,})\s*([^`\s]*)[^`]*$")  # the language is the first word of the info string
 _COMMENT = re.compile(r"^<!--(.*)-->\s*$")
 _RUNNABLE = {"python"}
 _SHELLS = {"bash", "sh", "console", "shell"}
@@ -49,6 +53,7 @@ class Block:
     """One fenced block of a Markdown file that the collector runs."""
 
     section: str
+    path: str
     lang: str
     code: str
     line: int
@@ -70,8 +75,8 @@ def _markers(comments: list[str]) -> tuple[bool, list[str]]:
     return run, requires
 
 
-def parse(text: str) -> list[Block]:
-    """The runnable blocks of a Markdown text, each with its section, markers and expected output."""
+def parse(text: str, path: str = "README.md") -> list[Block]:
+    """The runnable blocks of a Markdown text (from ``path``), each with its section, markers and expected output."""
     blocks: list[Block] = []
     lines = text.split("\n")
     section = "(top)"
@@ -96,7 +101,7 @@ def parse(text: str) -> list[Block]:
                 last.expected = code
                 last = None
             elif lang in _RUNNABLE or (lang in _SHELLS and run):
-                last = Block(section, "python" if lang in _RUNNABLE else "bash", code, i - len(body) + 1, requires)
+                last = Block(section, path, "python" if lang in _RUNNABLE else "bash", code, i - len(body) + 1, requires)
                 blocks.append(last)
             else:
                 last = None
@@ -172,16 +177,16 @@ def check_section(blocks: list[Block], cwd: Path) -> tuple[list[str], str | None
     for b in blocks:
         why = next((w for w in map(missing, b.requires) if w), None)
         if why:
-            skipped = f"blocks from line {b.line} on not run: {why}"
+            skipped = f"{b.path}: blocks from line {b.line} on not run: {why}"
             break
         runnable.append(b)
     failures = []
     if runnable:
         for b, r in zip(runnable, run_blocks(runnable, cwd)):
             if r["error"]:
-                failures.append(f"README.md line {b.line} ({b.lang}) raised:\n{r['error']}")
+                failures.append(f"{b.path} line {b.line} ({b.lang}) raised:\n{r['error']}")
             elif b.expected is not None and _normal(r["stdout"]) != _normal(b.expected):
-                failures.append(f"README.md line {b.line} printed\n{r['stdout']}\ninstead of the README's\n{b.expected}")
+                failures.append(f"{b.path} line {b.line} printed\n{r['stdout']}\ninstead of what it shows:\n{b.expected}")
     return failures, skipped
 
 
@@ -194,7 +199,7 @@ def _execute(spec_path: str, result_path: str) -> None:
         try:
             if b["lang"] == "python":
                 with contextlib.redirect_stdout(out):
-                    exec(compile(b["code"], f"README.md:{b['line']}", "exec"), namespace)
+                    exec(compile(b["code"], f"{b['path']}:{b['line']}", "exec"), namespace)
             else:
                 proc = subprocess.run(["bash", "-euo", "pipefail", "-c", b["code"]], capture_output=True, text=True)
                 out.write(proc.stdout)
@@ -226,6 +231,24 @@ def _slow_if_shell(name: str):
 @pytest.mark.parametrize("name", [_slow_if_shell(n) for n in _SECTIONS])
 def test_readme_section_runs_as_written_and_prints_what_it_shows(name, tmp_path):
     failures, skipped = check_section(_SECTIONS[name], tmp_path)
+    assert not failures, "\n\n".join(failures)
+    if skipped:
+        pytest.skip(skipped)
+
+
+_PAGES = sorted((ROOT / "docs" / "guide").glob("*.md")) + [ROOT / "benchmarks" / "TRANSFORMS.md"]
+_PAGE_SECTIONS = [
+    (page, name)
+    for page in _PAGES
+    for name in sections(parse(page.read_text(), str(page.relative_to(ROOT))))
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page,name", [pytest.param(p, n, id=f"{p.name}::{n}") for p, n in _PAGE_SECTIONS])
+def test_docs_guide_section_runs_as_written(page, name, tmp_path):
+    blocks = sections(parse(page.read_text(), str(page.relative_to(ROOT))))[name]
+    failures, skipped = check_section(blocks, tmp_path)
     assert not failures, "\n\n".join(failures)
     if skipped:
         pytest.skip(skipped)
@@ -291,7 +314,7 @@ def test_collector_passes_shared_namespace_and_matching_output(tmp_path):
 def test_collector_reports_wrong_output(tmp_path):
     blocks = sections(parse(_SAMPLE.replace("42\n```", "43\n```")))["one"]
     failures, _ = check_section(blocks, tmp_path)
-    assert len(failures) == 1 and "printed\n42" in failures[0]
+    assert len(failures) == 1 and "README.md line 7 printed\n42" in failures[0]
 
 
 def test_collector_reports_an_undefined_name_and_stops_the_section(tmp_path):
@@ -302,7 +325,7 @@ def test_collector_reports_an_undefined_name_and_stops_the_section(tmp_path):
 
 def test_collector_skips_blocks_whose_requirement_is_missing(tmp_path):
     failures, skipped = check_section(sections(parse(_SAMPLE))["two"], tmp_path)
-    assert failures == [] and "no_such_module_xyz is not installed" in skipped
+    assert failures == [] and skipped == "README.md: blocks from line 16 on not run: no_such_module_xyz is not installed"
 
 
 def test_collector_runs_blocks_in_an_empty_temporary_folder(tmp_path):
