@@ -64,9 +64,8 @@ bench-codec: install
 	$(PY) benchmarks/bench_codec.py
 
 # The documentation site, warnings as errors, into docs/_build/html (the docs extra's packages only).
-DOCS_REQS = $(shell $(PY) -c "import tomllib; print(' '.join(repr(r) for r in tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['docs']))" 2>/dev/null)
 $(VENV)/.docs: $(VENV)/.installed pyproject.toml
-	$(PIP) install $(DOCS_REQS)
+	$(PIP) install $$($(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['docs']))")
 	touch $@
 
 docs: $(VENV)/.built $(VENV)/.docs
