@@ -65,7 +65,7 @@ bench-codec: install
 
 # The documentation site, warnings as errors, into docs/_build/html (the docs extra's packages only).
 $(VENV)/.docs: $(VENV)/.installed pyproject.toml
-	$(PIP) install $$($(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['docs']))")
+	$(PIP) install $$($(PY) -c "import sys; tomllib = __import__('tomllib' if sys.version_info >= (3, 11) else 'pip._vendor.tomli', fromlist=['loads']); print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['docs']))")
 	touch $@
 
 docs: $(VENV)/.built $(VENV)/.docs
