@@ -10,7 +10,7 @@ export HELMHOLTZ_DATA
 TORCH_PIN ?= torch==2.13.0
 CSRC := $(wildcard csrc/*.c csrc/*.h) $(wildcard helmholtz/_codec/*.pyx helmholtz/_codec/*.pxi) setup.py
 
-.PHONY: install build demo test test-fast test-kernels bench bench-codec bench-stages sanitize cuda-check gpu-check-prep clean
+.PHONY: install build demo test test-fast test-kernels bench bench-codec bench-stages docs sanitize cuda-check gpu-check-prep clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,7 @@ demo: install
 test: install
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q
+	$(MAKE) docs
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
@@ -50,9 +51,26 @@ test-kernels: install
 	@for k in $(KERNEL_SETS); do echo "== HELMHOLTZ_KERNELS=$$k"; \
 	    HELMHOLTZ_KERNELS=$$k $(PY) -m pytest -q -p no:cacheprovider tests/test_jpeg.py tests/test_entropy.py tests/test_ragged.py || exit 1; done
 
+# The pytest-benchmark suites (benchmarks/test_*.py), each run saved under .benchmarks/ for
+# `pytest benchmarks --benchmark-only --benchmark-compare` later; then the side-by-side target table.
 bench: install
 	$(PIP) install -e '.[bench]'
+	$(PY) -m pytest benchmarks --benchmark-only --benchmark-autosave --benchmark-group-by=group -q
+	$(PY) benchmarks/bench_targets.py
+
+# The side-by-side round-trip table alone (Pillow, OpenCV, simplejpeg).
+bench-codec: install
+	$(PIP) install -e '.[bench]'
 	$(PY) benchmarks/bench_codec.py
+
+# The documentation site, warnings as errors, into docs/_build/html (the docs extra's packages only).
+$(VENV)/.docs: $(VENV)/.installed pyproject.toml
+	$(PIP) install $$($(PY) -c "import sys; tomllib = __import__('tomllib' if sys.version_info >= (3, 11) else 'pip._vendor.tomli', fromlist=['loads']); print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['docs']))")
+	touch $@
+
+docs: $(VENV)/.built $(VENV)/.docs
+	rm -rf docs/api/generated
+	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
 # Cycles per pixel of each pipeline stage per kernel set, written to benchmarks/STAGES.md.
 bench-stages: install

@@ -1,9 +1,13 @@
 """pytest-benchmark suite of the speed targets (the side-by-side table is bench_targets.py).
 
-Run: ``pytest benchmarks/test_speed.py --benchmark-group-by=group`` (needs
-``pip install 'helmholtz[bench]'``; workloads without their data are skipped).
-Each group holds helmholtz and every peer on the same work, so the report
-shows them side by side.
+Run: ``make bench`` (``pytest benchmarks --benchmark-only --benchmark-autosave
+--benchmark-group-by=group``; needs ``pip install 'helmholtz-ml[bench]'``;
+workloads without their data are skipped). Each run is saved under
+``.benchmarks/``; ``pytest benchmarks --benchmark-only --benchmark-compare``
+compares the tree with the last saved run, ``pytest-benchmark compare 0001
+0002`` two saved runs. Each group holds helmholtz and every peer on the same
+work, so the report shows them side by side. ``make test`` never runs these:
+speed goals are not timed assertions in the tests.
 """
 
 from __future__ import annotations

@@ -103,6 +103,8 @@ def to_float_nchw(x: Any, channels_last: bool = False) -> Any:
 class DeviceDataset:
     """A labelled image set resident on one device, batched with on-device augmentation.
 
+    Iterating yields ``(x, y)``: float32 ``(B, C, H, W)`` in ``[0, 1]`` and int64 ``(B,)``.
+
     Parameters
     ----------
     images : ndarray or torch.Tensor
@@ -126,8 +128,6 @@ class DeviceDataset:
         Return batches in channels-last memory format.
     seed : int, optional
         Seed of the device generator for shuffling and augmentation.
-
-    Iterating yields ``(x, y)``: float32 ``(B, C, H, W)`` in ``[0, 1]`` and int64 ``(B,)``.
 
     Raises
     ------

@@ -58,7 +58,7 @@ PARAMETER_COUNTS: dict[str, int] = {
 
 
 def check_model_name(name: Any) -> str:
-    """The canonical name (``"A"``..``"F"``) of a CIFAR model name or alias, or a ValueError listing them."""
+    """The canonical name (``"A"`` to ``"F"``) of a CIFAR model name or alias, or a ValueError listing them."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a model name string such as 'A'; got {type(name).__name__}")
     key = name.strip().upper()
