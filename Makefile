@@ -15,7 +15,8 @@ CSRC := $(wildcard csrc/*.c csrc/*.h) $(wildcard helmholtz/_codec/*.pyx helmholt
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
-	$(PIP) install "setuptools>=64" wheel "Cython>=3" "numpy>=2" $(TORCH_PIN)
+	$(PIP) install "setuptools>=77" wheel "Cython>=3" "numpy>=2" $(TORCH_PIN)
+	$(PIP) uninstall -y helmholtz 2>/dev/null || true  # the distribution was renamed helmholtz-ml
 	$(PIP) install --no-build-isolation -e '.[test,ray]'
 	touch $@
 
