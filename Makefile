@@ -44,6 +44,13 @@ test: install
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
+# The distribution as a user gets it (tests/test_packaging.py, also part of `make test`): python -m build's
+# sdist and wheel, the wheel installed with NumPy only into a fresh venv: import, a round trip equal to
+# Pillow, `helmholtz --help`, the CUDA sources as package data, and every command without its extra.
+.PHONY: wheel-check
+wheel-check: install
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_packaging.py
+
 # `make test` checks every kernel set this CPU runs (tests/test_kernel_sets.py switches
 # between them); this also runs the whole codec suite once under each HELMHOLTZ_KERNELS.
 KERNEL_SETS = $(shell $(PY) -c "from helmholtz._codec import native as N; print(' '.join(N.supported_kernels()))" 2>/dev/null)
