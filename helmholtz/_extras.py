@@ -13,7 +13,7 @@ from types import ModuleType
 
 from .errors import MissingExtra, install_hint
 
-__all__ = ["EXTRA_OF", "MODULES_OF", "require", "check", "check_extra"]
+__all__ = ["EXTRA_OF", "MODULES_OF", "require", "check", "check_extra", "check_extras"]
 
 #: top-level module -> the extra that installs it.
 EXTRA_OF: dict[str, str] = {
@@ -102,10 +102,28 @@ def check_extra(extra: str, modules: tuple[str, ...] | None = None, *, purpose: 
     MissingExtra
         Naming the missing modules and ``pip install 'helmholtz-ml[extra]'``.
     """
-    if extra not in MODULES_OF:
-        raise ValueError(f"extra must be one of {', '.join(MODULES_OF)}; got {extra!r}")
-    missing = [m.split(".")[0] for m in (modules if modules is not None else MODULES_OF[extra]) if _missing(m)]
+    check_extras([(extra, modules)], purpose=purpose)
+
+
+def check_extras(needs: list[tuple[str, tuple[str, ...] | None]], *, purpose: str | None = None) -> None:
+    """:func:`check_extra` for several extras at once: one message, one ``pip install`` line.
+
+    ``needs`` holds ``(extra, modules)`` pairs (``modules`` None: all of the
+    extra's). When modules of several extras are missing, the message names
+    them all in one line, ``pip install 'helmholtz-ml[experiments,audio]'``,
+    and :attr:`MissingExtra.extra` is that comma-separated list.
+    """
+    missing: dict[str, None] = {}
+    extras: dict[str, None] = {}
+    for extra, modules in needs:
+        if extra not in MODULES_OF:
+            raise ValueError(f"extra must be one of {', '.join(MODULES_OF)}; got {extra!r}")
+        for module in modules if modules is not None else MODULES_OF[extra]:
+            if _missing(module):
+                missing[module.split(".")[0]] = None
+                extras[extra] = None
     if missing:
         who = f"{purpose} needs" if purpose else "this needs"
         verb = "is" if len(missing) == 1 else "are"
-        raise MissingExtra(f"{who} {', '.join(missing)}, which {verb} not installed: {install_hint(extra)}", extra=extra, module=missing[0])
+        extra = ",".join(extras)
+        raise MissingExtra(f"{who} {', '.join(missing)}, which {verb} not installed: {install_hint(extra)}", extra=extra, module=next(iter(missing)))

@@ -79,6 +79,14 @@ def test_check_extra_names_every_missing_module_and_the_one_pip_line(monkeypatch
     assert str(exc.value) == "helmholtz sweep needs torch, tqdm, which are not installed: pip install 'helmholtz-ml[experiments]'"
     assert exc.value.extra == "experiments" and exc.value.module == "torch" and isinstance(exc.value, ImportError)
     _extras.check_extra("report")  # pandas and matplotlib are here
+    with pytest.raises(MissingExtra) as exc:
+        _extras.check_extras([("experiments", ("torch",)), ("report", None), ("audio", ("scipy",))], purpose="p")
+    assert str(exc.value) == "p needs torch, which is not installed: pip install 'helmholtz-ml[experiments]'"
+    _without(monkeypatch, "torch", "lameenc", "scipy")
+    with pytest.raises(MissingExtra) as exc:
+        _extras.check_extras([("experiments", ("torch",)), ("report", None), ("audio", None)], purpose="p")
+    assert str(exc.value) == "p needs torch, lameenc, scipy, which are not installed: pip install 'helmholtz-ml[experiments,audio]'"
+    assert exc.value.extra == "experiments,audio"
     with pytest.raises(ValueError, match="extra must be one of"):
         _extras.check_extra("bogus")
 
@@ -98,6 +106,7 @@ def npz_dir(tmp_path):
         (("torch",), ["sweep", "--models", "A", "--qualities", "50", "--epochs", "1", "--out", "{out}"], "experiments"),
         (("ray",), ["sweep", "--models", "A", "--qualities", "50", "--executor", "ray", "--out", "{out}"], "ray"),
         (("lameenc",), ["sweep", "--dataset", "fsdd", "--models", "conv3", "--bitrates", "8", "--out", "{out}"], "audio"),
+        (("torch", "miniaudio"), ["sweep", "--dataset", "fsdd", "--models", "conv3", "--bitrates", "8", "--out", "{out}"], "experiments,audio"),
         (("pandas",), ["info", "--csv", "{out}"], "report"),
         (("matplotlib",), ["info", "--plot", "{out}"], "report"),
         (("pandas",), ["report", "{out}"], "report"),

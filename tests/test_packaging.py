@@ -172,7 +172,7 @@ def test_helmholtz_help_runs_without_any_extra(base_venv, work):
     "argv, extra",
     [
         (["sweep", "--models", "A", "--qualities", "50", "--epochs", "1", "--out", "{out}"], "experiments"),
-        (["sweep", "--dataset", "fsdd", "--models", "conv3", "--bitrates", "8", "--out", "{out}"], "experiments"),
+        (["sweep", "--dataset", "fsdd", "--models", "conv3", "--bitrates", "8", "--out", "{out}"], "experiments,audio"),
         (["info", "--qualities", "50", "--csv", "{out}"], "report"),
         (["report", "{out}"], "report"),
         (["report", "{out}", "--no-plots"], "report"),
@@ -249,3 +249,22 @@ def test_the_python_entry_points_of_the_base_install_raise_missing_extra(base_ve
         assert (kind, got_extra) == ("MissingExtra", extra), (name, results[name])
         assert f"pip install 'helmholtz-ml[{extra}]'" in message, (name, message)
     assert not out.exists()
+
+
+def test_the_report_extra_named_by_the_hints_is_enough_for_info_and_report(dist, work, tmp_path):
+    """``pip install 'helmholtz-ml[report]'`` (what info's and report's hints say) makes both commands run."""
+    from helmholtz.experiments.store import ResultStore
+
+    venv = tmp_path / "report-venv"
+    assert _run([sys.executable, "-m", "venv", "--without-pip", venv]).returncode == 0
+    proc = _run([sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "-q", f"{dist['wheel']}[report]"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    helmholtz = venv / "bin" / "helmholtz"
+    proc = _run([helmholtz, "info", "--qualities", "20,80", "--csv", tmp_path / "t.csv", "--plot", tmp_path / "t.png"], cwd=work, env=_env(work))
+    assert proc.returncode == 0, proc.stderr
+    assert "cifar10 test: 2 images" in proc.stdout and (tmp_path / "t.csv").read_text().startswith("quality,")
+    with ResultStore(tmp_path / "sweep"):
+        pass  # an empty results database, as a sweep leaves it before its first trial
+    proc = _run([helmholtz, "report", tmp_path / "sweep"], cwd=work, env=_env(work))
+    assert proc.returncode == 0, proc.stderr
+    assert "no finished trials" in proc.stderr and "Traceback" not in proc.stderr

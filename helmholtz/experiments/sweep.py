@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .._extras import check_extra
+from .._extras import check_extras
 from ..data import get_spec
 from .progress import log_stderr
 from .recipes import get_audio_recipe, get_recipe
@@ -213,13 +213,13 @@ def run_sweep(
     specs = list(specs)
     if not all(isinstance(s, TrialSpec) for s in specs):
         raise TypeError("specs must be TrialSpec objects (see plan_trials)")
-    # Every extra the sweep will use is checked before anything is read or written.
-    check_extra("experiments", ("torch", "tqdm"), purpose="helmholtz sweep")
+    # Every extra the sweep will use is checked before anything is read or written, in one message.
+    needs: list = [("experiments", ("torch", "tqdm"))]
     for dataset in dict.fromkeys(s.dataset for s in specs):
-        for extra, modules in runner_for(dataset).requires:
-            check_extra(extra, modules, purpose=f"a sweep of {dataset}")
+        needs += runner_for(dataset).requires
     if executor == "ray":
-        check_extra("ray", ("ray",), purpose="--executor ray")
+        needs.append(("ray", ("ray",)))
+    check_extras(needs, purpose="helmholtz sweep")
     device = check_device(device)
     log = log or log_stderr
     result = SweepResult(planned=len(specs))
