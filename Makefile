@@ -15,7 +15,8 @@ CSRC := $(wildcard csrc/*.c csrc/*.h) $(wildcard helmholtz/_codec/*.pyx helmholt
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
-	$(PIP) install "setuptools>=64" wheel "Cython>=3" "numpy>=2" $(TORCH_PIN)
+	$(PIP) install "setuptools>=77" wheel "Cython>=3" "numpy>=2" $(TORCH_PIN)
+	$(PIP) uninstall -y helmholtz 2>/dev/null || true  # the distribution was renamed helmholtz-ml
 	$(PIP) install --no-build-isolation -e '.[test,ray]'
 	touch $@
 
@@ -43,6 +44,13 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
+
+# The distribution as a user gets it (tests/test_packaging.py, also part of `make test`): python -m build's
+# sdist and wheel, the wheel installed with NumPy only into a fresh venv: import, a round trip equal to
+# Pillow, `helmholtz --help`, the CUDA sources as package data, and every command without its extra.
+.PHONY: wheel-check
+wheel-check: install
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_packaging.py
 
 # `make test` checks every kernel set this CPU runs (tests/test_kernel_sets.py switches
 # between them); this also runs the whole codec suite once under each HELMHOLTZ_KERNELS.

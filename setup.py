@@ -54,7 +54,7 @@ extension = Extension(
     include_dirs=["csrc"],
     extra_compile_args=compile_args,
     extra_link_args=link_args,
-    depends=[str(p) for p in CSRC.glob("*.h")],
+    depends=[f"csrc/{p.name}" for p in sorted(CSRC.glob("*.h"))],  # relative, as the sdist's manifest wants them
 )
 
 setup(

@@ -13,13 +13,13 @@ from types import ModuleType
 
 from .errors import MissingExtra, install_hint
 
-__all__ = ["EXTRA_OF", "require", "check"]
+__all__ = ["EXTRA_OF", "MODULES_OF", "require", "check", "check_extra", "check_extras"]
 
 #: top-level module -> the extra that installs it.
 EXTRA_OF: dict[str, str] = {
     "torch": "torch",
-    "pandas": "experiments",
-    "matplotlib": "experiments",
+    "pandas": "report",
+    "matplotlib": "report",
     "tqdm": "experiments",
     "PIL": "experiments",
     "ray": "ray",
@@ -28,6 +28,21 @@ EXTRA_OF: dict[str, str] = {
     "scipy": "audio",
     "cupy": "cuda",
 }
+
+#: extra -> the top-level modules it installs (tests/test_packaging.py holds this to pyproject.toml).
+MODULES_OF: dict[str, tuple[str, ...]] = {
+    "torch": ("torch",),
+    "report": ("pandas", "matplotlib"),
+    "experiments": ("torch", "pandas", "matplotlib", "tqdm", "PIL"),
+    "ray": ("ray", "torch", "pandas", "matplotlib", "tqdm", "PIL"),
+    "audio": ("lameenc", "miniaudio", "scipy"),
+    "cuda": ("cupy",),
+    "cuda13": ("cupy",),
+}
+
+
+def _missing(module: str) -> bool:
+    return importlib.util.find_spec(module.split(".")[0]) is None
 
 
 def require(module: str, *, extra: str | None = None, purpose: str | None = None) -> ModuleType:
@@ -61,7 +76,54 @@ def check(*modules: str, extra: str | None = None, purpose: str | None = None) -
     """
     for module in modules:
         top = module.split(".")[0]
-        if importlib.util.find_spec(top) is None:
+        if _missing(top):
             extra_name = extra or EXTRA_OF.get(top, "experiments")
             who = f"{purpose} needs" if purpose else "this needs"
             raise MissingExtra(f"{who} {top}, which is not installed: {install_hint(extra_name)}", extra=extra_name, module=top)
+
+
+def check_extra(extra: str, modules: tuple[str, ...] | None = None, *, purpose: str | None = None) -> None:
+    """Fail before any work unless ``extra`` (or the ``modules`` of it a command uses) is installed.
+
+    Unlike :func:`check`, one message lists every missing module and names
+    ``extra`` itself, so that a single ``pip install`` makes the command work.
+
+    Parameters
+    ----------
+    extra : str
+        A key of :data:`MODULES_OF` (``"experiments"``, ``"report"``, ...).
+    modules : tuple of str, optional
+        The modules of ``extra`` the caller needs (default: all of them).
+    purpose : str, optional
+        What needs them, for the message (e.g. ``"helmholtz sweep"``).
+
+    Raises
+    ------
+    MissingExtra
+        Naming the missing modules and ``pip install 'helmholtz-ml[extra]'``.
+    """
+    check_extras([(extra, modules)], purpose=purpose)
+
+
+def check_extras(needs: list[tuple[str, tuple[str, ...] | None]], *, purpose: str | None = None) -> None:
+    """:func:`check_extra` for several extras at once: one message, one ``pip install`` line.
+
+    ``needs`` holds ``(extra, modules)`` pairs (``modules`` None: all of the
+    extra's). When modules of several extras are missing, the message names
+    them all in one line, ``pip install 'helmholtz-ml[experiments,audio]'``,
+    and :attr:`MissingExtra.extra` is that comma-separated list.
+    """
+    missing: dict[str, None] = {}
+    extras: dict[str, None] = {}
+    for extra, modules in needs:
+        if extra not in MODULES_OF:
+            raise ValueError(f"extra must be one of {', '.join(MODULES_OF)}; got {extra!r}")
+        for module in modules if modules is not None else MODULES_OF[extra]:
+            if _missing(module):
+                missing[module.split(".")[0]] = None
+                extras[extra] = None
+    if missing:
+        who = f"{purpose} needs" if purpose else "this needs"
+        verb = "is" if len(missing) == 1 else "are"
+        extra = ",".join(extras)
+        raise MissingExtra(f"{who} {', '.join(missing)}, which {verb} not installed: {install_hint(extra)}", extra=extra, module=next(iter(missing)))

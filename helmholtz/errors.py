@@ -44,7 +44,8 @@ class MissingExtra(HelmholtzError, ImportError):
     Attributes
     ----------
     extra : str
-        The extra that provides it (``"experiments"``, ``"audio"``, ...).
+        The extra that provides it (``"experiments"``, ``"audio"``, ...); when
+        several are missing at once, their comma-separated list (``"experiments,audio"``).
     module : str
         The module that could not be imported.
     """

@@ -183,3 +183,99 @@ def test_cifar10_q20_is_near_one_bit_per_pixel():
     x = info_cli.load_images("cifar10", d, "test", limit=64)
     bpp = info.scan_bits_per_pixel(x, 20, backend=BACKEND)
     assert 0.6 < bpp.mean() < 1.3
+
+
+# ------------------------------------------------------------------ every image data set, mixed sizes, outputs
+def _mixed_folder(root, sizes=((20, 24), (33, 17), (16, 40))):
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    for split in ("train", "test"):
+        for cls in ("a", "b"):
+            (root / split / cls).mkdir(parents=True)
+            for i, (h, w) in enumerate(sizes):
+                ramp = np.add.outer(np.arange(h), np.arange(w))[..., None] * 3
+                im = (ramp + rng.integers(0, 60, (h, w, 3))).astype(np.uint8)
+                Image.fromarray(im).save(root / split / cls / f"{i}.png")
+    return root
+
+
+def test_info_reads_mnist_through_the_data_registry(tmp_path, capsys):
+    pytest.importorskip("pandas")
+    rng = np.random.default_rng(2)
+    np.savez(tmp_path / "mnist.npz", x_train=rng.integers(0, 256, (2, 28, 28), dtype=np.uint8), y_train=np.arange(2),
+             x_test=rng.integers(0, 256, (3, 28, 28), dtype=np.uint8), y_test=np.arange(3))
+    args = _parser().parse_args(["info", "--dataset", "mnist", "--data-dir", str(tmp_path), "--qualities", "50", "--backend", BACKEND])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "mnist test: 3 images" in out and "entropy_Y" in out and "entropy_Cb" not in out
+
+
+def test_info_measures_a_folder_of_mixed_sizes_image_by_image(tmp_path, capsys):
+    pytest.importorskip("pandas")
+    pytest.importorskip("PIL")
+    folder = _mixed_folder(tmp_path / "imgs")
+    args = _parser().parse_args(["info", "--dataset", "folder", "--data-dir", str(folder), "--qualities", "10,75",
+                                 "--csv", str(tmp_path / "t.csv"), "--backend", BACKEND])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "folder test: 6 images, 3 sizes" in out
+    images = info_cli.load_images("folder", folder)
+    assert isinstance(images, list) and len({im.shape for im in images}) == 3
+    table = np.genfromtxt(tmp_path / "t.csv", delimiter=",", names=True)
+    for row in table:
+        q = int(row["quality"])
+        by_hand = np.mean([jpeg.bits(im[None], q, backend=BACKEND)[0] / (im.shape[0] * im.shape[1]) for im in images])
+        assert row["bpp_scan"] == pytest.approx(by_hand)
+        decoded = [jpeg.roundtrip(im[None], q, backend=BACKEND)[0] for im in images]
+        sq = sum(((im.astype(float) - d) ** 2).sum() for im, d in zip(images, decoded))
+        assert row["psnr_db"] == pytest.approx(10 * math.log10(255**2 / (sq / sum(im.size for im in images))))
+
+
+def test_dataset_report_of_a_list_of_one_size_equals_the_array_report():
+    pd = pytest.importorskip("pandas")
+    x = _images(n=4, h=24, w=16)
+    pd.testing.assert_frame_equal(info.dataset_report(x, [5, 50], backend=BACKEND), info.dataset_report(list(x), [5, 50], backend=BACKEND))
+
+
+def test_info_refuses_an_audio_data_set_naming_the_image_ones(tmp_path):
+    with pytest.raises(ValueError, match=r"'fsdd' is of kind 'audio'.*image data sets \(.*cifar10"):
+        info_cli.load_images("fsdd", tmp_path)
+
+
+@pytest.mark.parametrize("option", ["--csv", "--json", "--plot"])
+def test_an_unwritable_output_fails_before_the_data_is_read(tmp_path, option, capsys):
+    pytest.importorskip("pandas")
+    pytest.importorskip("matplotlib")
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "a_folder").mkdir()
+    cases = {
+        tmp_path / "missing" / "t.out": "does not exist",
+        tmp_path / "a_file" / "t.out": "is not a folder",
+        tmp_path / "a_folder": "is a folder",
+    }
+    # The data folder is empty: had the data been read first, the error would be a DataError about cifar10.npz.
+    empty = tmp_path / "no_data"
+    empty.mkdir()
+    for path, why in cases.items():
+        args = _parser().parse_args(["info", "--data-dir", str(empty), option, str(path)])
+        with pytest.raises(ValueError, match=why) as exc:
+            args.func(args)
+        assert not isinstance(exc.value, DataError) and option in str(exc.value) and str(path) in str(exc.value)
+    from helmholtz.cli import main
+
+    assert main(["info", "--data-dir", str(empty), option, str(tmp_path / "missing" / "t.out")]) == 2
+    assert f"helmholtz info: error: {option} " in capsys.readouterr().err
+    assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write into a read-only folder")
+def test_an_output_in_a_read_only_folder_fails_before_the_work(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(ValueError, match="permission denied"):
+            info_cli.check_output_path(locked / "t.csv", "--csv")
+    finally:
+        locked.chmod(0o700)

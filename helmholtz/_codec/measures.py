@@ -33,7 +33,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .._extras import require
-from . import entropy, lossy
+from . import entropy, lossy, ragged
 from .arrays import as_batch, as_quality_list, to_host_int16
 from .container import Coefficients, check_components
 
@@ -265,8 +265,13 @@ def dataset_report(
 
     Parameters
     ----------
-    images : array_like
-        uint8 images ``(N, H, W, C)``.
+    images : array_like or list of array_like
+        uint8 images ``(N, H, W, C)``, or a list of images of different sizes
+        (``(H, W)`` or ``(H, W, C)`` each, as :func:`helmholtz.jpeg.bits`
+        takes them). A list is measured image by image: bits per pixel are
+        each image's over its own pixel count, the PSNR's MSE is over every
+        value of every image, and ``entropy_Cb`` / ``entropy_Cr`` average the
+        colour images only.
     qualities : sequence of int
         JPEG qualities 1..100.
     subsampling, optimize, backend
@@ -275,6 +280,8 @@ def dataset_report(
     pd = require("pandas", purpose="helmholtz.info.dataset_report")
 
     qlist = as_quality_list(qualities)
+    if ragged.is_ragged(images):
+        return pd.DataFrame(_ragged_rows(images, qlist, subsampling, optimize, backend)).set_index("quality")
     batch = as_batch(images)
     arr = np.asarray(batch.array)
     n, pixels = batch.n, batch.array.shape[1] * batch.array.shape[2]
@@ -310,6 +317,52 @@ def dataset_report(
         )
         rows.append(row)
     return pd.DataFrame(rows).set_index("quality")
+
+
+def _ragged_rows(images: Any, qlist: np.ndarray, subsampling: str, optimize: bool, backend: str) -> list[dict]:
+    """:func:`dataset_report`'s rows for a list of images of different sizes, through the ragged codec."""
+    originals = [np.asarray(im) for im in images]
+    coef_backend = _coef_backend(backend)
+    first = lossy.coefficients(originals, int(qlist[0]), subsampling=subsampling, backend=coef_backend)  # validates the list
+    pixels = np.array([c.height * c.width for c in first], dtype=np.float64)
+    values = sum(im.size for im in originals)
+    original_entropy = float(np.mean([pixel_entropy(im[None]) for im in originals]))
+    rows = []
+    for k, q in enumerate(qlist):
+        coefs = first if k == 0 else lossy.coefficients(originals, int(q), subsampling=subsampling, backend=coef_backend)
+        nbits = entropy.bits(coefs, optimize=optimize, backend=backend)
+        sizes = np.array([len(f) for f in entropy.encode(coefs, optimize=optimize, backend=backend)], dtype=np.float64)
+        decoded = [np.asarray(lossy.reconstruct(c, backend=coef_backend)).reshape(im.shape) for c, im in zip(coefs, originals)]
+        sq_err = sum(float(((im.astype(np.float64) - d) ** 2).sum()) for im, d in zip(originals, decoded))
+        per_image_psnr = np.concatenate([psnr(im[None], d[None]) for im, d in zip(originals, decoded)])
+        by_component: list[list[float]] = [[], [], []]
+        for c in coefs:
+            for i, value in enumerate(coefficient_entropy(c, by="component")[0]):
+                by_component[i].append(float(value))
+        pooled = np.concatenate([_blocks(comp).ravel() for c in coefs for comp in c.components])
+        row = {
+            "quality": int(q),
+            "images": len(originals),
+            "bpp_scan": float((nbits / pixels).mean()),
+            "bpp_file": float((8 * sizes / pixels).mean()),
+            "bytes_file": float(sizes.mean()),
+            "coef_entropy": float(np.mean([coefficient_entropy(c)[0] for c in coefs])),
+            "coef_entropy_pooled": float(shannon_entropy(pooled)),
+        }
+        for name, entropies in zip(("Y", "Cb", "Cr"), by_component):
+            if entropies:  # Cb and Cr only where some image is in colour
+                row[f"entropy_{name}"] = float(np.mean(entropies))
+        finite = per_image_psnr[np.isfinite(per_image_psnr)]
+        mse = sq_err / values
+        row.update(
+            zero_fraction=float(np.mean([zero_fraction(c)[0] for c in coefs])),
+            pixel_entropy=float(np.mean([pixel_entropy(d[None]) for d in decoded])),
+            pixel_entropy_original=original_entropy,
+            psnr_db=float(10 * np.log10(255.0**2 / mse)) if mse > 0 else float("inf"),
+            psnr_mean_db=float(finite.mean()) if finite.size else float("inf"),
+        )
+        rows.append(row)
+    return rows
 
 
 def plot_report(df, path: str | os.PathLike, title: str = "") -> None:

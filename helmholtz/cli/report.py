@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .._extras import check_extra
 from ..experiments.report import FORMATS, fingerprint_warnings, helmholtz_numbers, load_trials, make_plots, plot_title, render, summarize
 from ..experiments.report_evaluations import load_evaluations, make_evaluation_plots
 from ..experiments.store import db_path
@@ -28,6 +29,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``helmholtz report`` from parsed arguments; returns the exit status."""
+    check_extra("report", ("pandas",) if args.no_plots else ("pandas", "matplotlib"), purpose="helmholtz report")
     trials = load_trials(args.out)
     if trials.empty:
         print(f"no finished trials in {db_path(args.out)} yet", file=sys.stderr)

@@ -313,4 +313,5 @@ RUNNER = TrialRunner(
     describe_recipe=_describe,
     check_data=_check_data,
     evaluate=_evaluate,
+    requires=(("audio", ("lameenc", "miniaudio", "scipy")),),  # LAME to encode, dr_mp3 to decode, resampling
 )

@@ -84,6 +84,10 @@ class TrialRunner:
         accuracy, images, seconds), ...]``: evaluations of a finished trial
         from its stored record and final weights (see
         :mod:`helmholtz.experiments.evaluate`); None when the kind has none.
+    requires : tuple of (str, tuple of str)
+        ``(extra, modules)`` pairs beyond torch and tqdm: what
+        :func:`helmholtz.experiments.sweep.run_sweep` checks is installed
+        before any work (e.g. the audio extra's MP3 codec).
     """
 
     level: str
@@ -94,6 +98,7 @@ class TrialRunner:
     describe_recipe: Callable[..., dict]
     check_data: Callable[..., None] = field(default=lambda dataset, levels: None)
     evaluate: Callable[..., list] | None = None
+    requires: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 #: kind -> "module:attr" of a TrialRunner.

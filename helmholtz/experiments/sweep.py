@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .._extras import check
+from .._extras import check_extras
 from ..data import get_spec
 from .progress import log_stderr
 from .recipes import get_audio_recipe, get_recipe
@@ -213,9 +213,13 @@ def run_sweep(
     specs = list(specs)
     if not all(isinstance(s, TrialSpec) for s in specs):
         raise TypeError("specs must be TrialSpec objects (see plan_trials)")
-    check("torch", "tqdm", purpose="helmholtz sweep")
+    # Every extra the sweep will use is checked before anything is read or written, in one message.
+    needs: list = [("experiments", ("torch", "tqdm"))]
+    for dataset in dict.fromkeys(s.dataset for s in specs):
+        needs += runner_for(dataset).requires
     if executor == "ray":
-        check("ray", purpose="--executor ray")
+        needs.append(("ray", ("ray",)))
+    check_extras(needs, purpose="helmholtz sweep")
     device = check_device(device)
     log = log or log_stderr
     result = SweepResult(planned=len(specs))
