@@ -148,7 +148,7 @@ def main(argv=None) -> int:
         bench_workload("CIFAR-10 test set", cifar, args.quality, args.repeats, cores)
     photos = photographs(args.photos)
     if photos is None:
-        print("scikit-image not installed (pip install 'helmholtz[bench]'): skipping the photo workload")
+        print("scikit-image not installed (pip install 'helmholtz-ml[bench]'): skipping the photo workload")
     else:
         bench_workload("photographs", photos, args.quality, args.repeats, cores)
     return 0

@@ -80,13 +80,14 @@ def main(argv=None) -> int:
 
     from PIL import Image
 
-    from helmholtz._codec import entropy as E
     from helmholtz import jpeg
+    from helmholtz._codec import registry
 
-    native = E._native()
-    if native is None:
+    try:
+        from helmholtz._codec import native
+    except ImportError:
         sys.exit("helmholtz._codec.native (the C entropy core) is not built")
-    threads = jpeg._threads(None)
+    threads = registry.default_threads()
     path = cifar_path(args.data_dir)
     if path is None:
         sys.exit("cifar10.npz not found: pass --data-dir or set HELMHOLTZ_DATA")

@@ -118,7 +118,7 @@ def main(argv=None) -> int:
     if "photos" in want:
         photos = W.photographs(args.photos)
         if photos is None:
-            print("scikit-image not installed (pip install 'helmholtz[bench]'): skipping the photo workload")
+            print("scikit-image not installed (pip install 'helmholtz-ml[bench]'): skipping the photo workload")
         else:
             results.append(run_workload(
                 "photos", f"Photographs: {len(photos)} crops of 512x512 (scikit-image), round trip, q={q}, 4:2:0",

@@ -96,7 +96,7 @@ def main(args: argparse.Namespace) -> int:
     ragged = isinstance(images, list)
     sizes = f", {len({im.shape[:2] for im in images})} sizes" if ragged else ""
     with pd.option_context("display.width", 200, "display.max_columns", 50):
-        print(f"{args.dataset} {args.split}: {len(images)} images{sizes}, subsampling {args.subsampling}, optimize={args.optimize}")
+        print(f"{args.dataset} {args.split}: {len(images)} images{sizes}, subsampling {args.subsampling or "Pillow's default"}, optimize={args.optimize}")
         print(df.to_string(float_format=lambda v: f"{v:.4g}"))
     if args.csv:
         df.to_csv(args.csv)
@@ -121,7 +121,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--qualities", default=",".join(map(str, DEFAULT_QUALITIES)), help="comma-separated JPEG qualities 1..100 (default %(default)s)")
     p.add_argument("--split", default="test", choices=["test", "train"], help="which split to measure (default test)")
     p.add_argument("--limit", type=int, help="use the first N images")
-    p.add_argument("--subsampling", default="4:2:0", choices=["4:2:0", "4:2:2", "4:4:4"], help="chroma subsampling of the colour images (default 4:2:0)")
+    p.add_argument(
+        "--subsampling",
+        default=None,
+        choices=["4:2:0", "4:2:2", "4:4:4"],
+        help="chroma subsampling (default: Pillow's default, 4:2:0 for colour and 1x1 for grayscale)",
+    )
     p.add_argument("--optimize", action="store_true", help="per-image optimal Huffman tables")
     p.add_argument("--backend", default="auto", choices=["auto", "cpu", "numpy"], help="codec backend (default auto: the C core when built)")
     p.add_argument("--csv", help="write the table as CSV to this file")
