@@ -96,7 +96,7 @@ def main(args: argparse.Namespace) -> int:
     ragged = isinstance(images, list)
     sizes = f", {len({im.shape[:2] for im in images})} sizes" if ragged else ""
     with pd.option_context("display.width", 200, "display.max_columns", 50):
-        print(f"{args.dataset} {args.split}: {len(images)} images{sizes}, subsampling {args.subsampling or "Pillow's default"}, optimize={args.optimize}")
+        print(f"{args.dataset} {args.split}: {len(images)} images{sizes}, subsampling {args.subsampling or 'Pillow default'}, optimize={args.optimize}")
         print(df.to_string(float_format=lambda v: f"{v:.4g}"))
     if args.csv:
         df.to_csv(args.csv)
