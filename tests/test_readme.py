@@ -97,6 +97,8 @@ def parse(text: str, path: str = "README.md") -> list[Block]:
                 raise ValueError(f"unclosed code fence opened at line {len(lines) - len(body)}")
             code = "\n".join(body) + "\n"
             run, requires = _markers(comments)
+            if "HELMHOLTZ_DATA" in code and "data" not in requires:  # reading the data is needing it
+                requires.append("data")
             if lang == "text" and last is not None and not comments:
                 last.expected = code
                 last = None
