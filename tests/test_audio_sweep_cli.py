@@ -64,8 +64,8 @@ def test_cli_bad_audio_input(tmp_path, fsdd_dir, capsys):
     out = tmp_path / "out"
     for argv, msg in [
         ([*_argv(fsdd_dir, out), "--qualities", "50"], "--qualities applies to image data sets"),
-        (_argv(fsdd_dir, out, "10"), "bitrate must be an MPEG Layer III bitrate"),
-        ([*_argv(fsdd_dir, out), "--models", "conv9"], "name must be one of conv3"),
+        (_argv(fsdd_dir, out, "10"), "--bitrates must be an MPEG Layer III bitrate"),
+        ([*_argv(fsdd_dir, out), "--models", "conv9"], "--models must be one of conv3"),
         ([a for a in _argv(fsdd_dir, out) if a not in ("--bitrates", "8,32")], "fsdd needs --bitrates"),
         (["--dataset", "cifar10", "--data-dir", str(fsdd_dir), "--bitrates", "32", "--out", str(out)], "--bitrates applies to audio data sets"),
         (["--dataset", "cifar10", "--data-dir", str(fsdd_dir), "--bitrates", "pcm", "--out", str(out)], "--bitrates applies to audio data sets"),

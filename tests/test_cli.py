@@ -122,3 +122,78 @@ def test_a_command_without_its_extra_exits_2_naming_the_pip_line_and_writes_noth
     assert f"pip install 'helmholtz-ml[{hint}]'" in err and missing[0] in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["sweep", "--models", "Z"], "error: --models must be one of A, B, C"),
+        (["sweep", "--qualities", "0"], "error: --qualities must be in 1..100; got 0"),
+        (["sweep", "--epochs", "0"], "error: --epochs must be an int >= 1"),
+        (["sweep", "--train-subset", "0"], "error: --train-subset must be an int >= 1"),
+        (["sweep", "--image-size", "32"], "error: --image-size must be 'HxW'"),
+        (["sweep", "--trials-per-device", "0"], "error: --trials-per-device must be an int >= 1"),
+        (["sweep", "--eval-qualities", "200"], "error: argument --eval-qualities: quality must be in 1..100; got 200"),
+        (["sweep", "--attacks", "cw"], "error: argument --attacks: must be among fgsm, pgd; got cw"),
+        (["info", "--limit", "0"], "error: --limit must be a positive int; got 0"),
+    ],
+)
+def test_command_line_errors_name_the_flag_not_the_python_parameter(capsys, npz_dir, tmp_path, argv, expected):
+    out = tmp_path / "out"
+    extra = ["--data-dir", str(npz_dir)] + (["--out", str(out)] if argv[0] == "sweep" else [])
+    with pytest.raises(SystemExit) if argv[1] in ("--eval-qualities", "--attacks") else _no_exit():
+        assert main([*argv, *extra]) == 2
+    err = capsys.readouterr().err
+    assert expected in err, err
+    assert "Traceback" not in err and not out.exists()
+
+
+class _no_exit:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_a_missing_data_set_suggests_the_download_flag(capsys, tmp_path):
+    assert main(["info", "--dataset", "mnist", "--data-dir", str(tmp_path), "--limit", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "pass --download to fetch" in err and "download=True" not in err
+
+
+def test_without_a_data_folder_info_names_the_flag_and_the_variable(capsys, monkeypatch):
+    monkeypatch.delenv("HELMHOLTZ_DATA", raising=False)
+    assert main(["info"]) == 2
+    assert "no data folder: pass --data-dir or set HELMHOLTZ_DATA" in capsys.readouterr().err
+
+
+def test_info_help_lists_only_image_data_sets(capsys):
+    with pytest.raises(SystemExit):
+        main(["info", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "image data set: cifar10, folder, mnist" in help_text and "fsdd" not in help_text
+
+
+def test_command_line_message_replaces_parameters_only_where_they_are_names():
+    from helmholtz.cli import command_line_message
+
+    assert command_line_message("sweep", "data_dir 'x' is not a folder") == "--data-dir 'x' is not a folder"
+    assert command_line_message("sweep", "quality must be in 1..100") == "--qualities must be in 1..100"
+    assert command_line_message("sweep", "the quality must be in 1..100") == "the quality must be in 1..100"
+    assert command_line_message("report", "quality must be in 1..100") == "quality must be in 1..100"
+    assert command_line_message("sweep", "my_data_dir is set") == "my_data_dir is set"
+
+
+def test_a_reader_that_closes_the_pipe_early_ends_the_command_quietly(npz_dir):
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        # `true` has exited long before helmholtz has imported, so every write meets a closed pipe
+        f"{sys.executable} -m helmholtz info --dataset cifar10 --data-dir {npz_dir} --qualities 5,20 | true",
+        shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and out == ""
+    assert "Traceback" not in err and "BrokenPipe" not in err, err

@@ -158,8 +158,8 @@ def test_adding_evaluations_trains_nothing_again_and_a_rerun_adds_nothing(tmp_pa
 def test_bad_evaluation_arguments_are_refused_before_any_work(tmp_path, tiny_cifar_dir, capsys):
     out = tmp_path / "out"
     for more, msg in [
-        (["--attacks", "fgsm", "--eps", "300"], "--eps must be in 0..255"),
-        (["--attacks", "cw", "--eps", "2"], "--attacks must be among fgsm, pgd"),
+        (["--attacks", "fgsm", "--eps", "300"], "argument --eps: must be in 0..255"),
+        (["--attacks", "cw", "--eps", "2"], "argument --attacks: must be among fgsm, pgd"),
         (["--attacks", "fgsm", "--eps", "2", "--attack-subset", "25"], "--attack-subset 25 is larger than the test set of cifar10 (24 images)"),
         (["--attacks", "fgsm"], "--attacks needs --eps"),
         (["--eval-qualities", "0"], "quality must be in 1..100"),

@@ -103,12 +103,12 @@ def test_bad_input_is_refused_and_the_database_kept(tmp_path, tiny_cifar_dir, ca
     assert len(before) == 1
     base = {"--data-dir": str(tiny_cifar_dir), "--models": "A", "--qualities": "50", "--recipe": "fast", "--out": str(out)}
     for change, msg in [
-        ({"--models": "Q"}, "name must be one of"),
+        ({"--models": "Q"}, "--models must be one of"),
         ({"--qualities": "101"}, "1..100"),
-        ({"--dataset": "nope"}, "dataset must be one of"),
+        ({"--dataset": "nope"}, "--dataset must be one of"),
         ({"--bitrates": "32"}, "--bitrates"),
-        ({"--trials-per-device": "0"}, "trials_per_device"),
-        ({"--device": "tpu"}, "device must be"),
+        ({"--trials-per-device": "0"}, "--trials-per-device must be"),
+        ({"--device": "tpu"}, "--device must be"),
     ]:
         argv = [x for kv in {**base, **change}.items() for x in kv]
         assert run_cli(*argv, *TINY) == 2

@@ -13,6 +13,7 @@ from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport strcmp
 
+from ..errors import BackendUnavailable
 from . import reference as ref
 
 cdef extern from "hz_codec.h":
@@ -106,7 +107,7 @@ cdef int _check(int status) except -1:
             "(|coefficient * table entry| <= 2176)"
         )
     if status == 6:
-        raise RuntimeError(_kernels_message())
+        raise BackendUnavailable(_kernels_message())  # a RuntimeError, as before
     raise RuntimeError(f"helmholtz C core: unknown status {status}")
 
 

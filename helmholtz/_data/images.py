@@ -446,7 +446,7 @@ def load_cifar10(data_dir: str | os.PathLike | None = None, *, download: bool = 
         return _cifar_batches(lambda m: members[f"cifar-10-batches-py/{m}"], str(archive))
     raise DataError(
         f"cifar10: none of cifar10.npz, cifar-10-batches-py/ or cifar-10-python.tar.gz in {str(root)!r}; "
-        f"download {CIFAR10_URL} there (or pass download=True)"
+        f"download {CIFAR10_URL} there (or pass download=True to fetch it)"
     )
 
 

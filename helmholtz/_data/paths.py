@@ -27,7 +27,7 @@ def resolve_data_dir(data_dir: Any = None) -> Path:
     if data_dir is None or data_dir == "":
         env = os.environ.get(ENV_VAR)
         if not env:
-            raise DataError(f"no data folder: pass --data-dir DIR (data_dir=...) or set {ENV_VAR}")
+            raise DataError(f"no data folder: pass data_dir or set {ENV_VAR}")
         data_dir = env
     if not isinstance(data_dir, (str, os.PathLike)):
         raise TypeError(f"data_dir must be a path; got {type(data_dir).__name__}")

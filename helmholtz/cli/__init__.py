@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import re
 import sys
 
 from .._version import __version__
 from ..errors import HelmholtzError
 
-__all__ = ["main", "build_parser", "parse", "run_args", "Parser"]
+__all__ = ["main", "build_parser", "parse", "run_args", "command_line_message", "Parser"]
 
 # sub-command -> module providing register(subparsers)
 COMMANDS = {
@@ -64,15 +66,56 @@ def main(argv: list[str] | None = None) -> int:
     return run_args(args)
 
 
+# The library's messages name Python parameters; on the command line each is a flag.
+# Names with an underscore (or "=") are unambiguous anywhere in a message; the
+# plain words are replaced only where a message starts with them.
+FLAG_OF_PARAMETER = {
+    "download=True": "--download",
+    "data_dir": "--data-dir",
+    "train_subset": "--train-subset",
+    "test_subset": "--test-subset",
+    "image_size": "--image-size",
+    "trials_per_device": "--trials-per-device",
+    "attack_subset": "--attack-subset",
+    "ray_address": "--ray-address",
+}
+FLAG_OF_LEADING_WORD = {
+    "sweep": {
+        "name": "--models", "quality": "--qualities", "bitrate": "--bitrates", "epochs": "--epochs",
+        "seeds": "--seeds", "dataset": "--dataset", "device": "--device", "recipe": "--recipe",
+    },
+    "info": {"quality": "--qualities", "limit": "--limit", "split": "--split", "dataset": "--dataset"},
+    "report": {},
+}
+
+
+def command_line_message(command: str, message: str) -> str:
+    """``message`` with the Python parameter names it mentions replaced by ``command``'s flags."""
+    for param, flag in FLAG_OF_PARAMETER.items():
+        message = re.sub(rf"(?<![\w-]){re.escape(param)}(?![\w])", flag, message)
+    word = re.match(r"[a-z_]+", message)
+    flag = FLAG_OF_LEADING_WORD.get(command, {}).get(word.group(0)) if word else None
+    return flag + message[word.end():] if flag else message
+
+
 def run_args(args: argparse.Namespace) -> int:
-    """Call ``args.func``: errors print one line and give status 2, Ctrl-C gives 130."""
+    """Call ``args.func``: errors print one line and give status 2, Ctrl-C gives 130.
+
+    A reader that closes the pipe early (``helmholtz report OUT | head``) ends
+    the command quietly with status 141, as SIGPIPE ends other Unix tools.
+    """
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # Python would complain again when flushing stdout at exit: point it at /dev/null first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except (HelmholtzError, ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
-        print(f"helmholtz {args.command}: error: {exc}", file=sys.stderr)
+        print(f"helmholtz {args.command}: error: {command_line_message(args.command, str(exc))}", file=sys.stderr)
         return 2
 
 

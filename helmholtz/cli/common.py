@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any, Callable
 
 from ..experiments.evaluate import parse_attacks, parse_eps, parse_eval_qualities
@@ -44,7 +45,8 @@ def _argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
         try:
             return parse(text)
         except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+            # argparse already says "argument --flag:"; the parser's own "--flag" prefix would repeat it
+            raise argparse.ArgumentTypeError(re.sub(r"^--[\w-]+:?\s*", "", str(exc))) from None
 
     convert.__name__ = parse.__name__.removeprefix("parse_")
     return convert

@@ -17,7 +17,9 @@ from ..info import DEFAULT_QUALITIES, dataset_report, plot_report
 __all__ = ["register", "main", "load_images", "check_output_path"]
 
 
-def load_images(name: str, data_dir: Any, split: str = "test", limit: int | None = None) -> np.ndarray | list[np.ndarray]:
+def load_images(
+    name: str, data_dir: Any, split: str = "test", limit: int | None = None, download: bool = False
+) -> np.ndarray | list[np.ndarray]:
     """The images of one split of an image data set (first ``limit`` of them).
 
     The data set is looked up in the same registry as ``helmholtz sweep``'s
@@ -45,7 +47,9 @@ def load_images(name: str, data_dir: Any, split: str = "test", limit: int | None
     if spec.kind != "image":
         images = [n for n in dataset_names() if n != name and get_spec(n).kind == "image"]
         raise ValueError(f"dataset {name!r} is of kind {spec.kind!r}; helmholtz info measures JPEG on image data sets ({', '.join(images)})")
-    ds = spec.loader(data_dir)
+    if download and not spec.downloadable:
+        raise ValueError(f"--download works for {', '.join(n for n in dataset_names() if get_spec(n).downloadable)}, not {spec.name}")
+    ds = spec.loader(data_dir, download=True) if download else spec.loader(data_dir)
     x = ds.x_train if split == "train" else ds.x_test
     x = x[:limit] if limit is not None else x
     if isinstance(x, list):  # a folder of mixed sizes: a ragged list for the codec
@@ -89,12 +93,15 @@ def main(args: argparse.Namespace) -> int:
     for option in ("csv", "json", "plot"):
         if getattr(args, option):
             check_output_path(getattr(args, option), f"--{option}")
-    images = load_images(args.dataset, args.data_dir, args.split, args.limit)
+    if args.download and not args.data_dir:
+        raise ValueError("--download needs --data-dir")
+    images = load_images(args.dataset, args.data_dir, args.split, args.limit, download=args.download)
     df = dataset_report(images, qualities, subsampling=args.subsampling, optimize=args.optimize, backend=args.backend)
     import pandas as pd  # checked above; only for the display width
 
     ragged = isinstance(images, list)
-    sizes = f", {len({im.shape[:2] for im in images})} sizes" if ragged else ""
+    n_sizes = len({im.shape[:2] for im in images}) if ragged else 1
+    sizes = f", {n_sizes} size{'s' if n_sizes != 1 else ''}" if ragged else ""
     with pd.option_context("display.width", 200, "display.max_columns", 50):
         print(f"{args.dataset} {args.split}: {len(images)} images{sizes}, subsampling {args.subsampling or 'Pillow default'}, optimize={args.optimize}")
         print(df.to_string(float_format=lambda v: f"{v:.4g}"))
@@ -115,9 +122,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         description="Information measures of an image data set compressed with JPEG at several qualities. "
         "Reads every image data set helmholtz sweep reads; an image folder of mixed sizes is measured image by image.",
     )
-    names = dataset_names()
-    p.add_argument("--dataset", default="cifar10", help=f"image data set, one of those of helmholtz sweep: {', '.join(names)} (default cifar10)")
+    names = [n for n in dataset_names() if get_spec(n).kind == "image"]
+    p.add_argument("--dataset", default="cifar10", help=f"image data set: {', '.join(names)} (default cifar10)")
     p.add_argument("--data-dir", help="data folder, or the image folder itself for --dataset folder (default $HELMHOLTZ_DATA)")
+    p.add_argument("--download", action="store_true", help="download the data set into --data-dir if missing (checksummed)")
     p.add_argument("--qualities", default=",".join(map(str, DEFAULT_QUALITIES)), help="comma-separated JPEG qualities 1..100 (default %(default)s)")
     p.add_argument("--split", default="test", choices=["test", "train"], help="which split to measure (default test)")
     p.add_argument("--limit", type=int, help="use the first N images")

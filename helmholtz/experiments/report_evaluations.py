@@ -124,12 +124,12 @@ def make_evaluation_plots(evals: Any, folder: str | os.PathLike, title: str = ""
     if not rob.empty:
         alone = rob[rob["defense"] == "none"]
         if not alone.empty:
-            written.append(_lines(plt, alone, "eps", "eps (1/255)", "robust accuracy (model alone, test images at its training quality)",
+            written.append(_lines(plt, alone, "eps", "eps (1/255)", "robust accuracy\n(model alone, tested at its training quality)",
                                   folder / "robust_accuracy_vs_eps.png", title))
         defended = rob[rob["defense"] != "none"]
         if not defended.empty:
             written.append(_lines(plt, defended.assign(defense=defended["defense"].astype(int)), "defense", "JPEG defence quality",
-                                  "robust accuracy (JPEG_q -> model, BPDA)", folder / "robust_accuracy_vs_defense_quality.png", title, by_eps=True))
+                                  "robust accuracy\n(JPEG_q -> model, BPDA)", folder / "robust_accuracy_vs_defense_quality.png", title, by_eps=True))
     return written
 
 
