@@ -11,23 +11,21 @@ release the GIL while they code.
 from __future__ import annotations
 
 import io
-import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from _common import cifar_path
+from _common import best_time, cifar_path
+
+from helmholtz._codec.registry import default_threads
 
 QUALITY = 20
 PAPER_QUALITIES = [1, 5, 10, 15, 20, 25, 50, 75, 100]
 
 
 def cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
+    """The cores this process may use (the codec's own default thread count)."""
+    return default_threads()
 
 
 # ---- data ----------------------------------------------------------------------
@@ -191,15 +189,6 @@ def pooled(fn, images, pool: ThreadPoolExecutor, threads: int):
     """fn over images on the pool: each thread loops over an interleaved share (balanced for ragged lists)."""
     shares = [images[t::threads] for t in range(threads)]
     return [r for part in pool.map(lambda share: [fn(im) for im in share], shares) for r in part]
-
-
-def best_time(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def time_peer(fn, images, repeats: int, threads: int) -> tuple[str, float]:

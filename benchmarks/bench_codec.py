@@ -14,98 +14,16 @@ Run: ``python benchmarks/bench_codec.py [--quality 20] [--repeats 3]``.
 from __future__ import annotations
 
 import argparse
-import io
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from _common import best_time, cifar_path
+from _common import best_time
+from _workloads import cifar_test, photographs
+from _workloads import roundtrip_peers as peers
 
 from helmholtz import jpeg
 from helmholtz._codec import registry as backends
-
-
-def cifar_test(data_dir: str | None) -> np.ndarray | None:
-    path = cifar_path(data_dir)
-    if path is None:
-        return None
-    with np.load(path) as d:
-        return d["x_test"]
-
-
-def photographs(count: int = 32, size: int = 512) -> np.ndarray | None:
-    """512x512 crops (and flips) of the real photographs bundled with scikit-image."""
-    try:
-        from skimage import data as skdata
-    except ImportError:
-        return None
-    names = ["astronaut", "coffee", "chelsea", "motorcycle_left", "motorcycle_right", "rocket", "immunohistochemistry", "colorwheel"]
-    photos = []
-    for name in names:
-        try:
-            img = np.asarray(getattr(skdata, name)())
-        except Exception:  # some images need a download: skip them
-            continue
-        if img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8:
-            photos.append(img)
-    if not photos:
-        return None
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    out = []
-    while len(out) < count:
-        img = photos[len(out) % len(photos)]
-        h, w = img.shape[:2]
-        if min(h, w) < size:
-            scale = size / min(h, w)
-            img = np.asarray(Image.fromarray(img).resize((int(np.ceil(w * scale)), int(np.ceil(h * scale))), Image.BICUBIC))
-            h, w = img.shape[:2]
-        y, x = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
-        crop = img[y : y + size, x : x + size]
-        if (len(out) // len(photos)) % 2:
-            crop = crop[:, ::-1]
-        out.append(np.ascontiguousarray(crop))
-    return np.stack(out)
-
-
-def peers(quality: int):
-    found = {}
-    try:
-        from PIL import Image
-
-        def pillow(img):
-            buf = io.BytesIO()
-            Image.fromarray(img).save(buf, "JPEG", quality=quality, subsampling="4:2:0")
-            buf.seek(0)
-            return np.asarray(Image.open(buf))
-
-        found["Pillow"] = pillow
-    except ImportError:
-        pass
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)
-        params = [cv2.IMWRITE_JPEG_QUALITY, quality, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420]
-
-        def opencv(img):
-            ok, buf = cv2.imencode(".jpg", img, params)
-            return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
-
-        found["OpenCV"] = opencv
-    except (ImportError, AttributeError):
-        pass
-    try:
-        import simplejpeg
-
-        def sj(img):
-            return simplejpeg.decode_jpeg(simplejpeg.encode_jpeg(img, quality=quality, colorsubsampling="420"))
-
-        found["simplejpeg"] = sj
-    except ImportError:
-        pass
-    return found
 
 
 def bench_workload(name: str, images: np.ndarray, quality: int, repeats: int, cores: int) -> list[tuple]:

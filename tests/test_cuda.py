@@ -16,23 +16,9 @@ import pytest
 from helmholtz import jpeg
 from helmholtz._codec import registry as backends
 from helmholtz.errors import BackendUnavailable
+from _gpu import CUDA_REASON, needs_gpu
 
 
-def _cuda_ready() -> str | None:
-    """None when the cuda backend can run here, else the reason it cannot."""
-    try:
-        import cupy  # noqa: F401
-    except Exception as exc:  # ImportError, or a broken install
-        return f"CuPy not importable ({exc})"
-    try:
-        backends.get("cuda")
-    except BackendUnavailable as exc:
-        return str(exc)
-    return None
-
-
-_REASON = _cuda_ready()
-needs_gpu = pytest.mark.skipif(_REASON is not None, reason=f"no CUDA backend: {_REASON}")
 
 
 @pytest.fixture(params=["cpu", pytest.param("cuda", marks=[needs_gpu, pytest.mark.cuda])])
@@ -319,7 +305,7 @@ def test_reconstruct_refuses_out_of_range_coefficients_on_the_gpu():
 
 
 def test_missing_cuda_raises_backend_unavailable_naming_the_fix():
-    if _REASON is None:
+    if CUDA_REASON is None:
         pytest.skip("a CUDA backend is available here")
     with pytest.raises(BackendUnavailable) as err:
         jpeg.roundtrip(np.zeros((8, 8, 3), np.uint8), 20, backend="cuda")

@@ -20,24 +20,10 @@ import numpy as np
 import pytest
 
 from helmholtz import info, jpeg
-from helmholtz._codec import registry as backends
 from helmholtz.errors import BackendUnavailable, DataError
+from _gpu import needs_gpu
 
 
-def _cuda_reason() -> str | None:
-    try:
-        import cupy  # noqa: F401
-    except Exception as exc:  # ImportError, or a broken install
-        return f"CuPy not importable ({exc})"
-    try:
-        backends.get("cuda")
-    except BackendUnavailable as exc:
-        return str(exc)
-    return None
-
-
-_CUDA = _cuda_reason()
-needs_gpu = pytest.mark.skipif(_CUDA is not None, reason=f"no CUDA backend: {_CUDA}")
 BACKENDS = ["numpy", "cpu", pytest.param("cuda", marks=[needs_gpu, pytest.mark.cuda])]
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from helmholtz import info, jpeg
 from helmholtz._codec import registry as backends
-from helmholtz.errors import BackendUnavailable
+from _gpu import needs_gpu
 
 Image = pytest.importorskip("PIL.Image")
 
@@ -146,23 +146,10 @@ def test_file_bits_per_pixel_of_grayscale_measures_pillows_default_file(backend)
     assert info.file_bits_per_pixel(img, 50, backend=backend)[0] == 8 * len(pillow_file(img, 50)) / 256
 
 
-def _cuda_reason() -> str | None:
-    try:
-        import cupy  # noqa: F401
-    except Exception as exc:
-        return f"CuPy not importable ({exc})"
-    try:
-        backends.get("cuda")
-    except BackendUnavailable as exc:
-        return str(exc)
-    return None
-
-
-_CUDA = _cuda_reason()
 
 
 @pytest.mark.cuda
-@pytest.mark.skipif(_CUDA is not None, reason=f"no CUDA backend: {_CUDA}")
+@needs_gpu
 def test_the_cuda_path_takes_the_same_default():
     import cupy
 
