@@ -344,6 +344,12 @@ def test_without_the_number_of_test_images_the_report_says_it_cannot_judge(tmp_p
     assert text == "Model A: q=50 has the highest accuracy, 0.400, but the number of test images was not stored, so whether it differs from q=10 can't be said."
 
 
+def test_a_frame_without_test_images_is_summarized_without_wilson_intervals(out):
+    trials = report.load_trials(out).drop(columns=["test_images"])
+    summary = report.summarize(trials)
+    assert summary["test_accuracy_ci_low"].isna().all() and summary["test_accuracy_seed_ci_low"].notna().all()
+
+
 def test_every_accuracy_carries_its_interval_in_csv_and_json(out, capsys):
     assert cli_main(["report", str(out), "--format", "csv", "--no-plots"]) == 0
     captured = capsys.readouterr()

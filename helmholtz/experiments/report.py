@@ -158,6 +158,8 @@ def summarize(trials: Any) -> Any:
             "convergence_epoch_mean", "convergence_epoch_std", "wall_time_s_mean"]
     if trials.empty:
         return pd.DataFrame(columns=cols)
+    if "test_images" not in trials:  # a frame built by hand: no intervals from the test images
+        trials = trials.assign(test_images=pd.array([pd.NA] * len(trials), dtype="Int64"))
     g = trials.groupby(_GROUP, dropna=False, sort=True)
     out = g.agg(
         seeds=("seed", "count"),
