@@ -188,7 +188,12 @@ def test_the_report_lists_evaluations_in_every_format_with_its_plots(tmp_path, t
     doc = json.loads(capsys.readouterr().out)
     assert len(doc["evaluations"]) == 22
     e = doc["evaluations"][0]
-    assert {"model", "quality", "seed", "eval", "eval_quality", "eps", "defense_quality", "accuracy", "images"} <= set(e)
+    assert {"model", "quality", "seed", "eval", "eval_quality", "eps", "defense_quality", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "images"} <= set(e)
+    from helmholtz.experiments.intervals import wilson_interval
+
+    for x in doc["evaluations"]:  # every accuracy carries its 95% Wilson interval on the images it was measured on
+        assert (x["accuracy_ci_low"], x["accuracy_ci_high"]) == pytest.approx(wilson_interval(x["accuracy"], x["images"]))
+        assert x["accuracy_ci_low"] <= x["accuracy"] <= x["accuracy_ci_high"]
     assert {x["eval"] for x in doc["evaluations"]} == {"clean", "fgsm", "pgd"}
     assert any(x["eval_quality"] is None and x["eval"] == "clean" for x in doc["evaluations"])
     assert cli_main(["report", str(out), "--format", "csv", "--table", "evaluations", "--no-plots"]) == 0
@@ -197,6 +202,9 @@ def test_the_report_lists_evaluations_in_every_format_with_its_plots(tmp_path, t
     assert cli_main(["report", str(out), "--format", "markdown", "--no-plots"]) == 0
     md = capsys.readouterr().out
     assert "Cross-quality accuracy" in md and "Robust accuracy" in md and "| test q=20 | test q=100 | test none |" in md
+    assert "| accuracy [95% CI] |" in md and "What the data can tell apart" in md
+    cell = next(line for line in md.splitlines() if line.startswith("| A | q=20 |")).split(" | ")[2]
+    assert re.fullmatch(r"\d\.\d{4} \[\d\.\d{4}, \d\.\d{4}\]", cell)  # mean [Wilson interval] in each cross-quality cell
     assert cli_main(["report", str(out)]) == 0
     text = capsys.readouterr().out
     for name in ("cross_quality_A.png", "robust_accuracy_vs_eps.png", "robust_accuracy_vs_defense_quality.png"):
