@@ -47,7 +47,7 @@ def test_the_cli_finds_audio_data_sets_by_entry_point_without_importing_torch():
 
 
 def test_plan_audio_levels_and_pcm():
-    specs = sweep.plan_trials("fsdd", ["conv3", "A", "2"], ["pcm", 16, 16.0, None], [0], "paper", 3, 100, 50)
+    specs = sweep.plan_trials("fsdd", ["conv3", "2"], ["pcm", 16.0], [0], "paper", 3, 100, 50)
     assert [(s.model, s.bitrate, s.quality) for s in specs] == [
         ("conv3", None, None), ("conv3", 16.0, None), ("conv4-dense128", None, None), ("conv4-dense128", 16.0, None),
     ]
@@ -56,6 +56,13 @@ def test_plan_audio_levels_and_pcm():
     assert specs[0].label() == "conv3 pcm seed=0" and specs[1].label() == "conv3 16 kbps seed=0"
     with pytest.raises(ValueError, match="MPEG Layer III bitrate"):
         sweep.plan_trials("fsdd", ["conv3"], [10], [0], "paper", 1)
+    # a model or level given twice, under any of its names, is an error naming it (never dropped silently)
+    with pytest.raises(ValueError, match=r"models repeats model 'conv3' \(given as 'conv3' and 'A'\)"):
+        sweep.plan_trials("fsdd", ["conv3", "A"], [16], [0], "paper", 1)
+    with pytest.raises(ValueError, match=r"levels repeats bitrate None \(given as 'pcm' and None\)"):
+        sweep.plan_trials("fsdd", ["conv3"], ["pcm", None], [0], "paper", 1)
+    with pytest.raises(ValueError, match=r"levels repeats bitrate 16; give each once"):
+        sweep.plan_trials("fsdd", ["conv3"], [16, 16.0], [0], "paper", 1)
     with pytest.raises(ValueError, match="name must be one of conv3"):
         sweep.plan_trials("fsdd", ["conv9"], [16], [0], "paper", 1)
 

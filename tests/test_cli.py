@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -197,3 +198,75 @@ def test_a_reader_that_closes_the_pipe_early_ends_the_command_quietly(npz_dir):
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0 and out == ""
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+# ------------------------------------------------------------------ sweep: one rule for every coercion
+LONG_NAME = "x" * 300
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--qualities", "20,20"], "error: argument --qualities: 20 is repeated; give each once"),
+        (["--qualities", "20,,20"], "error: argument --qualities: expected comma-separated integers without empty items; got '20,,20'"),
+        (["--qualities", "20,"], "error: argument --qualities: expected comma-separated integers without empty items"),
+        (["--dataset", "fsdd", "--models", "conv3", "--bitrates", "8,8.0"], "error: argument --bitrates: 8.0 is repeated (as '8' and '8.0')"),
+        (["--dataset", "fsdd", "--models", "conv3", "--bitrates", "pcm,PCM"], "error: argument --bitrates: PCM is repeated"),
+        (["--seeds", "0,0"], "error: argument --seeds: 0 is repeated"),
+        (["--models", "A,A"], "error: argument --models: A is repeated"),
+        (["--models", "A,a"], "error: --models repeats model 'A' (given as 'A' and 'a'); give each once"),
+        (["--seeds", "9223372036854775808"], "error: --seeds must be ints in 0..2**63-1 (what the results database holds); got 9223372036854775808"),
+        (["--seeds", "18446744073709551616"], "error: --seeds must be ints in 0..2**63-1"),
+        (["--ray-num-cpus", "0"], "error: --ray-num-cpus must be an int >= 1; got 0"),
+        (["--ray-num-cpus", "2"], "error: --ray-num-cpus applies only to --executor ray; this sweep runs with --executor local"),
+        (["--ray-address", "auto"], "error: --ray-address applies only to --executor ray"),
+        (["--out", ""], "error: --out must name a folder; got an empty path ''"),
+        (["--out", "existing-file"], "error: --out 'existing-file' is an existing file; it must be a folder"),
+        (["--out", LONG_NAME], "error: --out has a name of 300 bytes"),
+        (["--out", "out-\udcff\udcfe"], "error: --out must be valid UTF-8, which the results database stores; got b'out-\\xff\\xfe'"),
+        (["--out", "existing-file/sub"], "error: --out 'existing-file/sub' lies under"),
+    ],
+    ids=lambda v: " ".join(a if len(a) < 20 else a[:12] + "..." for a in v) if isinstance(v, list) else "",
+)
+def test_sweep_refuses_what_it_would_coerce_naming_the_flag_and_creating_nothing(capsys, npz_dir, tmp_path, monkeypatch, argv, expected):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "existing-file").write_text("mine")
+    monkeypatch.chdir(work)  # so that a sweep that wrote into the current folder would show
+    base = ["sweep", "--data-dir", str(npz_dir), "--qualities", "50", "--epochs", "1", "--recipe", "fast", "--no-progress", "--out", "out"]
+    argparse_level = "argument --" in expected
+    with pytest.raises(SystemExit) if argparse_level else _no_exit() as raised:
+        assert main([*base, *argv]) == 2
+    if argparse_level:
+        assert raised.value.code == 2
+    err = capsys.readouterr().err
+    assert expected in err, err
+    assert "Traceback" not in err
+    assert err.startswith("usage: helmholtz sweep") if argparse_level else len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in work.iterdir()) == ["existing-file"] and (work / "existing-file").read_text() == "mine"
+
+
+def test_sweep_refuses_the_root_folder_as_out_and_writes_nothing_there(capsys, npz_dir):
+    existed = {p: p.exists() for p in (Path("/results.sqlite"), Path("/models"), Path("/.helmholtz-pending"))}
+    assert main(["sweep", "--data-dir", str(npz_dir), "--qualities", "50", "--epochs", "1", "--out", "/"]) == 2
+    assert "error: --out must be a folder for the results, not the root folder '/'" in capsys.readouterr().err
+    assert {p: p.exists() for p in existed} == existed
+
+
+def test_trials_per_device_is_capped_with_a_message_naming_the_flag(capsys, tmp_path, tiny_cifar_dir):
+    out = tmp_path / "out"
+    argv = ["sweep", "--data-dir", str(tiny_cifar_dir), "--qualities", "50", "--epochs", "1", "--train-subset", "32", "--test-subset", "16",
+            "--recipe", "fast", "--no-progress", "--trials-per-device", "1000", "--out", str(out)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "note: --trials-per-device=1000 asks for 1000 worker(s); running 1, as this machine has" in captured.err
+    assert "and the sweep has 1 trial(s) to run" in captured.err and "1 trial(s) run" in captured.out
+
+
+def test_command_line_message_names_the_sweeps_new_flags():
+    from helmholtz.cli import command_line_message
+
+    assert command_line_message("sweep", "out must name a folder") == "--out must name a folder"
+    assert command_line_message("sweep", "ray_num_cpus applies only to executor='ray'") == "--ray-num-cpus applies only to --executor ray"
+    assert command_line_message("sweep", "models repeats model 'A'") == "--models repeats model 'A'"
+    assert command_line_message("report", "out must name a folder") == "out must name a folder"

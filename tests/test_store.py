@@ -265,3 +265,119 @@ def test_pending_records_of_another_database_are_left_alone(tmp_path):
     with ResultStore(tmp_path / "b") as b:
         assert b.recovered == [] and len(b) == 0
     assert foreign.exists()
+
+
+@pytest.mark.parametrize("bad, error", [({"seed": 2**64}, "OverflowError"), ({"model": "A\udcff"}, "UnicodeEncodeError")])
+def test_a_value_the_database_cannot_hold_sends_the_finished_record_to_pending_not_to_a_traceback(tmp_path, bad, error):
+    with ResultStore(tmp_path) as s:
+        stored, path = s.add_or_keep(record("k1", **bad), Owner())
+        assert not stored and path.parent == tmp_path / PENDING_DIR
+        assert json.loads(path.read_text())["record"]["key"] == "k1" and len(s) == 0
+    with ResultStore(tmp_path) as s:  # the next run cannot record it either: it stays, listed, and the store still opens
+        assert s.recovered == [] and [p for p, _ in s.unrecovered] == [path] and error in s.unrecovered[0][1]
+    assert path.exists()
+
+
+@pytest.mark.parametrize("out", ["", "   ", "out-\udcff\udcfe"], ids=["empty", "blank", "not-utf8"])
+def test_an_output_folder_that_cannot_be_stored_is_refused_before_anything_is_created(tmp_path, monkeypatch, out):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="out must"):
+        ResultStore(out)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_folders_helmholtz_may_not_create_are_named_with_the_reason(tmp_path):
+    from helmholtz.experiments.store import check_output_folder
+
+    (tmp_path / "file").write_text("x")
+    for out, why in [("/", "not the root folder"), (tmp_path / "file", "is an existing file"), (tmp_path / "file" / "sub", "which is a file"),
+                     (tmp_path / ("x" * 300), "name of 300 bytes"), (tmp_path / ("x" * 200) / ("y" * 200) / ("z" * 200) / ("w" * 200) / ("v" * 200) / ("u" * 200)
+                                                                       / ("t" * 200) / ("s" * 200) / ("r" * 200) / ("q" * 200) / ("p" * 200) / ("o" * 200)
+                                                                       / ("n" * 200) / ("m" * 200) / ("l" * 200) / ("k" * 200) / ("j" * 200) / ("i" * 200)
+                                                                       / ("h" * 200) / ("g" * 200) / ("f" * 200), "path of")]:
+        with pytest.raises(ValueError, match=why):
+            check_output_folder(out, "out")
+    for out in (5, True, None, ["a"]):
+        with pytest.raises(TypeError, match="out must be a path"):
+            check_output_folder(out, "out")
+    assert check_output_folder(tmp_path / "new" / "deeper", "out") == tmp_path / "new" / "deeper"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # checking creates nothing
+
+
+# ------------------------------------------------------------------ files of rows: only the row's writer commits them
+def test_a_rows_files_are_written_under_names_of_their_own_and_dropped_when_the_key_is_already_stored(tmp_path):
+    a, b = Owner(), Owner()
+    with ResultStore(tmp_path) as s:
+        assert s.add_or_keep(record("k1", weights="models/k1-a.pt"), a, files={"weights": b"first"}) == (True, None)
+        late = s.add_or_keep(record("k1", weights="models/k1-b.pt"), b, files={"weights": b"late"})
+        assert late == (False, None)
+        assert s.record("k1")["weights"] == "models/k1-a.pt"
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["k1-a.pt"]  # the late file is gone, the stored one untouched
+    assert (tmp_path / "models" / "k1-a.pt").read_bytes() == b"first"
+
+
+def test_a_rows_file_is_never_written_over_an_existing_file(tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "taken.pt").write_bytes(b"someone else's")
+    with ResultStore(tmp_path) as s:
+        stored, path = s.add_or_keep(record("k1", weights="models/taken.pt"), files={"weights": b"mine"})
+        assert not stored and path is not None  # kept for the next run, the existing file untouched
+        with pytest.raises(ValueError, match="relative path inside"):
+            s.add_or_keep(record("k2", weights="../escape.pt"), files={"weights": b"x"})
+    assert (tmp_path / "models" / "taken.pt").read_bytes() == b"someone else's"
+    assert not (tmp_path.parent / "escape.pt").exists()
+
+
+def test_a_pending_record_whose_key_was_stored_meanwhile_is_dropped_with_its_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("HELMHOLTZ_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    with ResultStore(out) as s:
+        s.save_pending(record("k1", weights="models/k1-late.pt", weights_sha256=__import__("hashlib").sha256(b"late").hexdigest()),
+                       files={"weights": b"late"})
+        s.add_or_keep(record("k1", weights="models/k1-first.pt"), files={"weights": b"first"})
+    with ResultStore(out) as s:
+        assert s.recovered == ["k1"] and s.record("k1")["weights"] == "models/k1-first.pt"
+    assert sorted(p.name for p in (out / "models").iterdir()) == ["k1-first.pt"]
+    assert not (out / PENDING_DIR).exists()
+
+
+def test_a_staged_file_that_does_not_match_its_record_is_left_for_a_human(tmp_path):
+    with ResultStore(tmp_path) as s:
+        path = s.save_pending(record("k1", weights="models/k1-x.pt", weights_sha256="0" * 64), files={"weights": b"bytes"})
+    with ResultStore(tmp_path) as s:
+        assert s.recovered == [] and "SHA-256" in s.unrecovered[0][1] and len(s) == 0
+    assert path.exists() and not (tmp_path / "models" / "k1-x.pt").exists()
+
+
+def test_a_record_with_no_room_for_its_files_anywhere_is_kept_without_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("HELMHOLTZ_CACHE_DIR", str(tmp_path / "cache"))
+    real = store_module.write_new_file
+
+    def no_room(path, data):
+        raise OSError(28, "No space left on device", str(path))
+
+    with ResultStore(tmp_path / "out") as s:
+        monkeypatch.setattr(store_module, "write_new_file", no_room)
+        rec = record("k1", weights="models/k1-x.pt", weights_sha256="ab" * 32)
+        stored, path = s.add_or_keep(rec, files={"weights": b"bytes"})
+        monkeypatch.setattr(store_module, "write_new_file", real)
+    doc = json.loads(path.read_text())
+    assert not stored and doc["record"]["weights"] is None and doc["record"]["weights_sha256"] is None and doc["files"] == {}
+    with ResultStore(tmp_path / "out") as s:
+        assert s.recovered == ["k1"] and s.record("k1")["weights"] is None
+
+
+def test_a_heartbeat_that_cannot_reach_the_database_keeps_trying(tmp_path):
+    a = Owner(pid=1, host="another-host")
+    out = tmp_path / "later"
+    beat = store_module.Heartbeat(out / "results.sqlite", a, 0.05)
+    with beat:  # the folder does not exist yet: every beat fails, and the thread goes on
+        time.sleep(0.3)
+        assert beat._thread.is_alive()
+        with ResultStore(out) as s:
+            s.claim(["k1"], a, stale_after=60)
+            s.conn.execute("UPDATE leases SET heartbeat = heartbeat - 120")
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and time.time() - s.leases()[0]["heartbeat"] > 60:
+                time.sleep(0.05)
+            assert time.time() - s.leases()[0]["heartbeat"] < 60

@@ -366,13 +366,116 @@ def test_a_folder_of_mixed_sizes_needs_image_size_and_trains_with_it(tmp_path, c
     assert "--image-size applies to image folders" in capsys.readouterr().err
 
 
-def test_a_trial_whose_weights_cannot_be_saved_keeps_its_result(tmp_path, tiny_cifar_dir, monkeypatch, capsys):
-    def full_disk(out, record):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr("helmholtz.experiments.local.save_weights", full_disk)
+def test_a_trial_whose_weights_cannot_be_saved_is_kept_whole_and_recorded_with_them_next_time(tmp_path, tiny_cifar_dir, capsys):
     out = tmp_path / "out"
+    out.mkdir()
+    (out / "models").write_text("a file where the weights folder would go")  # every weights write fails with an OSError
+    assert run_cli(*tiny_argv(tiny_cifar_dir, out, "30")) == 1
+    err = capsys.readouterr().err
+    assert "the next run records it" in err and "without its weights" not in err
+    (kept,) = (out / PENDING_DIR).glob("*.json")
+    assert keys(out) == [] and len(list((out / PENDING_DIR).glob("*.weights"))) == 1  # the weights wait beside the record
+    (out / "models").unlink()
     assert run_cli(*tiny_argv(tiny_cifar_dir, out, "30")) == 0
-    assert "could not save the weights" in capsys.readouterr().err
+    assert "0 trial(s) run, 1 already done, 1 recovered" in capsys.readouterr().out  # recorded without training again
     (r,) = ResultStore(out, readonly=True).records()
-    assert r["weights"] is None and r["test_accuracy"] is not None
+    assert r["weights"].startswith("models/") and load_weights(out, r)  # the weights went to their place, SHA-256 checked
+    assert not (out / PENDING_DIR).exists() and not list(out.rglob("*.tmp"))
+
+
+# ------------------------------------------------------------------ one rule for every coercion (the Python API)
+def test_plan_refuses_a_repeated_model_level_or_seed_naming_it():
+    for args, msg in [
+        ((["A"], [20, 20], [0]), "levels repeats quality 20; give each once"),
+        ((["A"], [20, np.int64(20)], [0]), "levels repeats quality 20"),
+        ((["A", "a"], [20], [0]), "models repeats model 'A' (given as 'A' and 'a')"),
+        ((["A"], [20], [0, 0]), "seeds repeats seed 0"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(msg)):
+            sweep.plan_trials("cifar10", *args, "fast", 1)
+
+
+def test_plan_refuses_repeated_bitrates_naming_them():
+    pytest.importorskip("lameenc")
+    with pytest.raises(ValueError, match=re.escape("levels repeats bitrate 8; give each once")):
+        sweep.plan_trials("fsdd", ["conv3"], [8, 8.0], [0], "fast", 1)
+
+
+def test_a_bool_is_never_a_number_in_the_python_api(tmp_path):
+    for kwargs, msg in [({"seeds": [True]}, "seeds must be ints"), ({"epochs": True}, "epochs must be an int"),
+                        ({"train_subset": True}, "train_subset must be an int"), ({"levels": [True]}, "quality must be an int")]:
+        args = {"models": ["A"], "levels": [20], "seeds": [0], "epochs": 1, **kwargs}
+        with pytest.raises((TypeError, ValueError), match=msg):
+            sweep.plan_trials("cifar10", args["models"], args["levels"], args["seeds"], "fast", args["epochs"], args.get("train_subset"))
+    with pytest.raises(TypeError, match="seeds must be a sequence"):
+        sweep.plan_trials("cifar10", ["A"], [20], 0, "fast", 1)
+    specs = sweep.plan_trials("cifar10", ["A"], [20], [0], "fast", 1)
+    for kwargs, msg in [({"trials_per_device": True}, "trials_per_device must be an int"), ({"compile": 1}, "compile must be True or False"),
+                        ({"executor": "ray", "ray_num_cpus": True}, "ray_num_cpus must be an int"), ({"progress": 1}, "progress must be")]:
+        with pytest.raises((TypeError, ValueError), match=msg):
+            sweep.run_sweep(specs, tmp_path / "out", **kwargs)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("seed", [2**63, 2**64])
+def test_seeds_beyond_64_bits_are_refused_before_anything_is_created(tmp_path, tiny_cifar_dir, seed):
+    with pytest.raises(ValueError, match=re.escape("seeds must be ints in 0..2**63-1")):
+        sweep.plan_trials("cifar10", ["A"], [20], [seed], "fast", 1)
+    spec = sweep.TrialSpec("cifar10", "A", 20, seed=seed, recipe="fast", epochs=1, train_subset=16, test_subset=8)
+    with pytest.raises(ValueError, match=re.escape("specs[0].seed must be ints in 0..2**63-1")):
+        sweep.run_sweep([spec], tmp_path / "out", data_dir=str(tiny_cifar_dir), progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("out, error, msg", [
+    ("", ValueError, "out must name a folder"),
+    ("out-\udcff", ValueError, "out must be valid UTF-8"),
+    ("file", ValueError, "is an existing file"),
+    ("x" * 300, ValueError, "name of 300 bytes"),
+    (7, TypeError, "out must be a path"),
+], ids=["empty", "not-utf8", "existing-file", "too-long", "not-a-path"])
+def test_run_sweep_refuses_an_output_folder_it_may_not_create_before_anything_is_created(tmp_path, tiny_cifar_dir, monkeypatch, out, error, msg):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "file").write_text("mine")
+    monkeypatch.chdir(work)
+    specs = sweep.plan_trials("cifar10", ["A"], [20], [0], "fast", 1, 16, 8)
+    with pytest.raises(error, match=msg):
+        sweep.run_sweep(specs, out, data_dir=str(tiny_cifar_dir), progress=False)
+    assert sorted(p.name for p in work.iterdir()) == ["file"] and (work / "file").read_text() == "mine"
+
+
+def test_run_sweep_refuses_the_root_folder_as_output(tiny_cifar_dir):
+    specs = sweep.plan_trials("cifar10", ["A"], [20], [0], "fast", 1, 16, 8)
+    existed = Path("/results.sqlite").exists()
+    with pytest.raises(ValueError, match="not the root folder"):
+        sweep.run_sweep(specs, "/", data_dir=str(tiny_cifar_dir), progress=False)
+    assert Path("/results.sqlite").exists() == existed
+
+
+def test_ray_only_arguments_with_the_local_executor_are_refused(tmp_path):
+    specs = sweep.plan_trials("cifar10", ["A"], [20], [0], "fast", 1)
+    for kwargs, msg in [({"ray_num_cpus": 2}, "ray_num_cpus applies only to executor='ray'"),
+                        ({"ray_address": "auto"}, "ray_address applies only to executor='ray'"),
+                        ({"ray_num_cpus": 0}, "ray_num_cpus must be an int >= 1"),
+                        ({"executor": "ray", "trials_per_device": 2}, "needs device='cuda'")]:
+        with pytest.raises(ValueError, match=re.escape(msg)):
+            sweep.run_sweep(specs, tmp_path / "out", **kwargs)
+    assert not (tmp_path / "out").exists()
+
+
+def test_worker_count_is_capped_by_cores_devices_and_trials():
+    from helmholtz.experiments.local import worker_count
+
+    assert worker_count(1000, 1, 2, 1) == 1 and worker_count(1000, 1, 2, 50) == 2 and worker_count(2, 4, 16, 50) == 8
+    assert worker_count(4, 2, 6, 50) == 6 and worker_count(1, 1, 1, 0) == 1
+
+
+def test_trials_per_device_beyond_the_trials_runs_one_worker_and_says_so(tmp_path, tiny_cifar_dir):
+    lines = []
+    specs = sweep.plan_trials("cifar10", ["A"], [20], [0], "fast", 1, 48, 24)
+    result = sweep.run_sweep(specs, tmp_path / "out", data_dir=str(tiny_cifar_dir), trials_per_device=3, progress=False, log=lines.append)
+    assert result.ran == 1 and result.error is None
+    assert any("trials_per_device=3 asks for 3 worker(s); running 1" in line for line in lines), lines
+    (r,) = ResultStore(tmp_path / "out", readonly=True).records()
+    assert r["owner"].split(":")[1] == str(os.getpid())  # trained in this process: no worker processes were spawned for one trial

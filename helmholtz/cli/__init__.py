@@ -78,11 +78,16 @@ FLAG_OF_PARAMETER = {
     "trials_per_device": "--trials-per-device",
     "attack_subset": "--attack-subset",
     "ray_address": "--ray-address",
+    "ray_num_cpus": "--ray-num-cpus",
+    "executor='ray'": "--executor ray",
+    "executor='local'": "--executor local",
+    "device='cuda'": "--device cuda",
 }
 FLAG_OF_LEADING_WORD = {
     "sweep": {
         "name": "--models", "quality": "--qualities", "bitrate": "--bitrates", "epochs": "--epochs",
         "seeds": "--seeds", "dataset": "--dataset", "device": "--device", "recipe": "--recipe",
+        "models": "--models", "out": "--out", "executor": "--executor",
     },
     "info": {"quality": "--qualities", "limit": "--limit", "split": "--split", "dataset": "--dataset"},
     "report": {},

@@ -14,6 +14,7 @@ from ..experiments.runners import runner_for
 from ..experiments.store import db_path
 from ..errors import install_hint
 from ..experiments.sweep import DEFAULT_QUALITIES, EXECUTORS, EvalPlan, plan_trials, run_sweep
+from . import command_line_message
 from .common import attack_list, bitrate_list, eps_list, eval_qualities, int_list, name_list
 
 __all__ = ["register", "main"]
@@ -98,15 +99,16 @@ def main(args: argparse.Namespace) -> int:
     res = run_sweep(
         specs, args.out, data_dir=args.data_dir, device=args.device, executor=args.executor, trials_per_device=args.trials_per_device,
         compile=args.compile, ray_address=args.ray_address, ray_num_cpus=args.ray_num_cpus, progress=args.progress, download=args.download,
-        evals=evals,
+        evals=evals, log=_log,
     )
     took = time.perf_counter() - t0
     recovered = f", {len(res.recovered)} recovered from an earlier failed write" if res.recovered else ""
+    taken = f", {len(res.taken)} stored meanwhile by another sweep" if res.taken else ""
     evaluated = f", {res.evaluated} evaluation(s) computed" if not evals.empty else ""
-    msg = (f"{res.ran} trial(s) run, {res.skipped} already done{recovered}, of {res.planned}{evaluated} in {took:.1f} s; "
+    msg = (f"{res.ran} trial(s) run, {res.skipped} already done{recovered}{taken}, of {res.planned}{evaluated} in {took:.1f} s; "
            f"results in {db_path(args.out)}")
     if res.error:
-        print(f"helmholtz sweep: error: {res.error}", file=sys.stderr)
+        print(f"helmholtz sweep: error: {command_line_message('sweep', res.error)}", file=sys.stderr)
     if res.interrupted:
         print(f"interrupted: {msg}. Run the same command again to resume.", file=sys.stderr)
         return 130
@@ -115,9 +117,40 @@ def main(args: argparse.Namespace) -> int:
         print(f"kept: a finished trial could not be written to the database; it waits in {path} and the next run records it", file=sys.stderr)
     for key, why in res.failed:
         print(f"failed: {key}: {why}", file=sys.stderr)
+    if res.error or res.failed or res.pending:  # say which trials this run stored and which it did not
+        labels = {s.key(): s.label() for s in specs}
+        print(f"stored by this run: {_listing([labels.get(k, k) for k in res.ran_keys])}", file=sys.stderr)
+        print(f"not stored (the next run trains them): {_listing([labels.get(k, k) for k in res.missing if k not in _pending_keys(res)])}",
+              file=sys.stderr)
     if res.error:
         return 2
     if res.failed or res.pending:
         return 1
     print(f"see them with: helmholtz report {args.out}")
     return 0
+
+
+def _log(line: str) -> None:
+    """The sweep's messages, with the Python parameters they name turned into this command's flags."""
+    print(command_line_message("sweep", line), file=sys.stderr, flush=True)
+
+
+def _listing(labels: list[str], most: int = 12) -> str:
+    if not labels:
+        return "none"
+    more = f" and {len(labels) - most} more" if len(labels) > most else ""
+    return ", ".join(labels[:most]) + more
+
+
+def _pending_keys(res: Any) -> set[str]:
+    """Keys of the plan whose finished result waits in a pending file (the next run records them without training)."""
+    import json
+
+    keys = set()
+    for path in res.pending:
+        try:
+            with open(path, encoding="utf-8") as f:
+                keys.add(str(json.load(f)["record"]["key"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return keys

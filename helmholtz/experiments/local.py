@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import socket
 import sys
 import time
 import traceback
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -26,9 +29,9 @@ from .runners import TrainOptions, runner_for
 from .spec import TrialSpec
 from .store import Heartbeat, Owner, ResultStore
 from .evaluate import EvalPlan, EvalRequest, as_record, requests_for
-from .trial import DataCache, check_source, load_weights, run_trial, save_weights
+from .trial import DataCache, check_source, load_weights, run_trial, weights_payload
 
-__all__ = ["WorkerPlan", "WorkerReport", "run_worker", "run_local", "keep_weights", "timing_from_env"]
+__all__ = ["WorkerPlan", "WorkerReport", "run_worker", "run_local", "store_finished", "worker_count", "timing_from_env"]
 
 
 def timing_from_env() -> dict[str, float]:
@@ -70,24 +73,50 @@ class WorkerPlan:
 
 @dataclass
 class WorkerReport:
-    """What workers did: keys trained, failed, kept for later, recovered; whether they were stopped."""
+    """What workers did: keys trained, failed, kept for later, stored first by others, recovered; whether they were stopped."""
 
     ran: list[str] = field(default_factory=list)
     evaluated: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
     recovered: list[str] = field(default_factory=list)
+    taken: list[str] = field(default_factory=list)
     interrupted: bool = False
     error: str | None = None
 
     def merge(self, other: "WorkerReport") -> None:
-        self.ran += other.ran
+        self.ran += [k for k in other.ran if k not in self.ran]
         self.evaluated += other.evaluated
         self.failed += [tuple(f) for f in other.failed]  # type: ignore[misc]
         self.pending += other.pending
-        self.recovered += other.recovered
+        self.recovered += [k for k in other.recovered if k not in self.recovered]
+        self.taken += other.taken
         self.interrupted |= other.interrupted
         self.error = self.error or other.error
+
+
+def store_finished(store: ResultStore, record: dict, owner: Owner, report: WorkerReport, log: Callable[[str], None]) -> bool:
+    """Write a finished trial's weights and row (see :meth:`ResultStore.add_or_keep`); returns whether it is stored now.
+
+    The weights go to a file of their own, which the row names; if the trial
+    was stored meanwhile by a worker that took the lease over, this result
+    and its file are dropped (``report.taken``); if anything cannot be
+    written, record and weights wait for the next run (``report.pending``).
+    """
+    files = weights_payload(record)
+    stored, pending = store.add_or_keep(record, owner, files=files)
+    key = record["key"]
+    if pending is not None:
+        report.pending.append(str(pending))
+        lost = " (without its weights: there was no room for them anywhere)" if files and not record.get("weights") else ""
+        log(f"could not write {key} to {store.path}; the finished result is kept in {pending}{lost} and the next run records it")
+    elif not stored:
+        report.taken.append(key)
+        log(f"{key} was stored meanwhile by another worker (which took over the lease while this one was stopped); "
+            "this result is dropped and the stored one kept")
+    else:
+        report.ran.append(key)
+    return stored
 
 
 def run_worker(
@@ -113,13 +142,16 @@ def run_worker(
     checked: set[tuple] = set()
     with ResultStore(plan.out) as store, Heartbeat(store.path, owner, plan.heartbeat_s):
         report.recovered = list(store.recovered)
-        out_dir = store.path.parent
+        kept: set[str] = set()  # finished here, but waiting in a pending file: never claimed again by this worker
         said_waiting = False
         try:
             while plan.train:
-                key = store.claim(keys, owner, stale_after=plan.stale_after)
+                todo = [k for k in keys if k not in kept]
+                if not todo:
+                    break
+                key = store.claim(todo, owner, stale_after=plan.stale_after)
                 if key is None:
-                    blockers = store.blockers(keys, owner, stale_after=plan.stale_after)
+                    blockers = store.blockers(todo, owner, stale_after=plan.stale_after)
                     if not blockers:
                         break
                     if not said_waiting:
@@ -138,7 +170,6 @@ def run_worker(
                         checked.add(spec.data_group())
                     record = run_trial(spec, ds, options, prepared=cache.prepare(spec, options), source=source)
                     record["owner"] = owner.id
-                    keep_weights(out_dir, record, log)
                 except StoreError:
                     raise
                 except (TrialError, RuntimeError) as exc:  # this trial failed (diverged, out of memory): go on
@@ -148,22 +179,24 @@ def run_worker(
                     log(f"failed: {key}: {why}")
                     continue
                 except BaseException:
-                    store.release(key, owner)
+                    with suppress(StoreError):
+                        store.release(key, owner)
                     raise
-                stored, pending = store.add_or_keep(record, owner)
-                if pending is not None:
-                    report.pending.append(str(pending))
-                    log(f"could not write {key} to {store.path}; the finished result is kept in {pending} and the next run records it")
-                elif stored:
-                    report.ran.append(key)
+                if store_finished(store, record, owner, report, log):
                     log(summary_line(record))
                     if on_finished is not None:
                         on_finished(record)
+                else:
+                    kept.add(key)
             evals = EvalPlan.from_dict(plan.evals)
             if not evals.empty:
                 _evaluate_finished(store, specs, evals, owner, plan, options, cache, report, log)
         except KeyboardInterrupt:
             report.interrupted = True
+        except StoreError as exc:
+            # The database stopped taking writes (full disk, read-only storage) after work began: what
+            # finished is stored or pending; say so instead of losing the report in a traceback.
+            report.error = f"{exc}; the trials not yet run go to the next run"
     return report
 
 
@@ -220,7 +253,8 @@ def _evaluate_finished(store, specs, evals, owner, plan, options, cache, report,
             log(f"failed: {lease}: {why}")
             continue
         except BaseException:
-            store.release(lease, owner)
+            with suppress(StoreError):
+                store.release(lease, owner)
             raise
         for request, acc, images, seconds in results:
             row = as_record(trial_key, request, acc, images, seconds)
@@ -243,17 +277,6 @@ def _eval_text(request: EvalRequest, acc: float) -> str:
     return f"{request.eval}{defense} eps={request.eps:g} {acc:.3f}"
 
 
-def keep_weights(out_dir: Any, record: dict, log: Callable[[str], None]) -> None:
-    """Save the final weights; if that fails (a full disk), keep the record without them rather than lose it."""
-    try:
-        save_weights(out_dir, record)
-    except OSError as exc:
-        record.pop("state", None)
-        record["weights"] = record["weights_sha256"] = None
-        log(f"could not save the weights of {record['key']} in {out_dir} ({exc}); the result is kept without them "
-            "(evaluations of this trial will need it retrained)")
-
-
 def _worker_entry(plan_dict: dict, queue: Any) -> None:
     """Body of a spawned worker: run, and send the report (or the error) back."""
     plan = WorkerPlan(**plan_dict)
@@ -265,7 +288,7 @@ def _worker_entry(plan_dict: dict, queue: Any) -> None:
         report = WorkerReport(error=f"{type(exc).__name__}: {exc}")
         if not isinstance(exc, (DataError, StoreError, ValueError, TypeError, ImportError)):
             report.error += "\n" + traceback.format_exc()
-    queue.put(asdict(report))
+    queue.put((os.getpid(), asdict(report)))
 
 
 def _devices(device: str) -> list[str]:
@@ -274,6 +297,11 @@ def _devices(device: str) -> list[str]:
 
         return [f"cuda:{i}" for i in range(torch.cuda.device_count())] or ["cuda:0"]
     return [device]
+
+
+def worker_count(trials_per_device: int, devices: int, cores: int, trials: int) -> int:
+    """How many workers run at once: ``trials_per_device`` per device, but no more than the cores and the trials."""
+    return max(1, min(trials_per_device * devices, cores, trials))
 
 
 def run_local(
@@ -292,16 +320,27 @@ def run_local(
     cache: DataCache | None = None,
     evals: EvalPlan | None = None,
     train: bool = True,
+    jobs: int | None = None,
 ) -> WorkerReport:
     """Run ``specs`` with ``trials_per_device`` workers per device (one in this process when that makes one).
 
-    ``device="cuda"`` means every visible GPU; ``"cuda:N"`` one of them. ``cache``
-    holds data the caller loaded already (used by an in-process worker).
+    ``device="cuda"`` means every visible GPU; ``"cuda:N"`` one of them. The
+    workers are capped by the cores this process may use and by ``jobs``,
+    the number of trials to train or evaluate (default ``len(specs)``), with
+    a message when that lowers ``trials_per_device``. ``cache`` holds data
+    the caller loaded already (used by an in-process worker).
     """
     timing = timing_from_env()
     devices = _devices(device)
-    slots = [(dev, j) for dev in devices for j in range(trials_per_device)]
     cores = default_threads()
+    jobs = len(specs) if jobs is None else jobs
+    wanted = trials_per_device * len(devices)
+    count = worker_count(trials_per_device, len(devices), cores, jobs)
+    if count < wanted:
+        gpus = f" and {len(devices)} GPU(s)" if device.startswith("cuda") else ""
+        log(f"note: trials_per_device={trials_per_device} asks for {wanted} worker(s); running {count}, as this machine has "
+            f"{cores} CPU core(s){gpus} and the sweep has {jobs} trial(s) to run")
+    slots = [(dev, j) for j in range(trials_per_device) for dev in devices][:count]
     threads = max(1, cores // len(slots)) if len(slots) > 1 else None
     plans = [
         WorkerPlan(out=str(out), specs=[s.to_dict() for s in specs], run=run, data_dir=data_dir, device=dev, compile=compile,
@@ -322,22 +361,36 @@ def run_local(
         bar.close()
 
 
+def _exit_text(code: int | None) -> str:
+    if code is None:
+        return "did not stop"
+    if code < 0:
+        with suppress(ValueError):
+            return f"was killed by {signal.Signals(-code).name}"
+        return f"was killed by signal {-code}"
+    return f"exited with status {code} before reporting (its error is printed above)"
+
+
 def _run_processes(plans: list[WorkerPlan], out: Any, keys: list[str], bar: Any, log: Callable[[str], None]) -> WorkerReport:
+    """Run one spawned worker per plan; the report says what the database holds, whatever became of the workers."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     procs = [ctx.Process(target=_worker_entry, args=(asdict(p), queue), name=f"helmholtz-{p.name}") for p in plans]
     report = WorkerReport()
+    reported: set[int] = set()
+    wanted = set(keys)
+    with ResultStore(out, readonly=True) as watch:
+        before = wanted & watch.finished_keys()
     for p in procs:
         p.start()
-    received = 0
-    wanted = set(keys)
-    shown = 0
+    shown = len(before)
     try:
         with ResultStore(out, readonly=True) as watch:
-            while received < len(procs):
+            while len(reported) < len(procs):
                 try:
-                    report.merge(WorkerReport(**queue.get(timeout=1.0)))
-                    received += 1
+                    pid, data = queue.get(timeout=1.0)
+                    report.merge(WorkerReport(**data))
+                    reported.add(pid)
                 except Exception:  # noqa: BLE001 - queue.Empty: nobody finished in the last second
                     if not any(p.is_alive() for p in procs) and queue.empty():
                         break
@@ -355,7 +408,28 @@ def _run_processes(plans: list[WorkerPlan], out: Any, keys: list[str], bar: Any,
             if p.is_alive():
                 p.terminate()
                 p.join(timeout=5)
-        lost = [p.name for p in procs if p.exitcode not in (0, None) and p.exitcode < 0]
-        if lost and not report.interrupted:
-            report.error = report.error or f"worker(s) {', '.join(lost)} died (signal); their trials go to the next run"
+    # A worker that died (a signal) or exited without its report (an exception before it could send one,
+    # e.g. a script without an `if __name__ == "__main__":` guard) is a failure; what the database holds
+    # is the truth about which trials ran, whatever the workers managed to report.
+    lost = [] if report.interrupted else [p for p in procs if p.pid not in reported]
+    stored: dict[str, str] | None = None
+    with suppress(Exception), ResultStore(out, readonly=True) as final:
+        stored = {r[0]: str(r[1] or "") for r in final.conn.execute("SELECT key, owner FROM trials")}
+    if stored is not None:
+        mine = {(socket.gethostname(), str(p.pid)) for p in procs}
+        for key in keys:  # trials the workers stored, including those of a worker that died before reporting
+            host, _, rest = stored.get(key, "").partition(":")
+            if key not in before and key in stored and (host, rest.split(":")[0]) in mine and key not in report.ran:
+                report.ran.append(key)
+    if lost:
+        why = "; ".join(f"worker {p.name.removeprefix('helmholtz-')} {_exit_text(p.exitcode)}" for p in lost)
+        if any(p.exitcode is not None and p.exitcode > 0 for p in lost):
+            why += (" (a script that runs a sweep with trials_per_device > 1 must start it under `if __name__ == '__main__':`, "
+                    "because each worker process imports the script again)")
+        if stored is None:
+            fate = "the database could not be read to tell which trials are stored"
+        else:
+            missing = wanted - set(stored)
+            fate = f"{len(missing)} trial(s) of the sweep are not stored and go to the next run" if missing else "every trial of the sweep is stored"
+        report.error = (report.error + "\n" if report.error else "") + f"{why}; {fate}"
     return report

@@ -4,8 +4,9 @@ The driver (the ``helmholtz sweep`` process) claims each trial with a lease
 in the results database before it submits the task, keeps the leases alive
 with a heartbeat, loads each data set once and puts it in Ray's object store.
 A task compresses the data at its level on its own device, trains, and
-returns the record with the final weights; the driver writes the weights and
-the row as soon as the task finishes. Workers never touch the database, so
+returns the record with the final weights; the driver writes the weights (under
+a name of their own) and the row as soon as the task finishes, or keeps both
+for the next run when the database cannot take them. Workers never touch the database, so
 the cluster needs no shared file system, and the database only ever holds
 whole trials. When a node dies, Ray runs its tasks again elsewhere
 (``max_retries``); a trial is stored once whatever happens, because rows are
@@ -22,12 +23,13 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .._extras import require
 from ..errors import ClusterUnavailable, StoreError
-from .local import WorkerReport, keep_weights, timing_from_env
+from .local import WorkerReport, store_finished, timing_from_env
 from .progress import log_stderr, progress_bar, summary_line
 from .spec import TrialSpec
 from .store import Heartbeat, Owner, ResultStore
@@ -139,7 +141,6 @@ def run_trials_ray(
     bar = progress_bar(total, "sweep (ray)", progress, leave=True, position=0)
     bar.update(already_done)
     refs: dict[Any, TrialSpec] = {}
-    out_dir = store.path.parent
     try:
         with Heartbeat(store.path, owner, timing["heartbeat_s"]):
             groups: dict[tuple, list[TrialSpec]] = {}
@@ -147,11 +148,20 @@ def run_trials_ray(
                 groups.setdefault(s.data_group(), []).append(s)
             cache = cache if cache is not None else DataCache()
             for group, members in groups.items():
+                if report.error:
+                    break
                 ds, sha = cache.data(members[0], data_dir)
                 check_source(store.path, group, sha, store.source_fingerprints(*group))
                 data_ref = ray.put(ds)
                 for s in members:
-                    if store.claim([s.key()], owner, stale_after=timing["stale_after"]) is None:
+                    if report.error:
+                        break
+                    try:
+                        claimed = store.claim([s.key()], owner, stale_after=timing["stale_after"])
+                    except StoreError as exc:  # stop submitting; the tasks already running are still kept
+                        report.error = f"{exc}; the trials not yet submitted go to the next run"
+                        break
+                    if claimed is None:
                         log(f"{s.key()}: being trained by another sweep; skipped here")
                         continue
                     # a CUDA task sees only its own GPU, as cuda:0
@@ -164,20 +174,15 @@ def run_trials_ray(
                         record = ray.get(ref)
                     except ray.exceptions.RayError as exc:
                         why = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-                        store.mark_failed(spec.key(), owner, why)
+                        with suppress(StoreError):
+                            store.mark_failed(spec.key(), owner, why)
                         report.failed.append((spec.key(), why))
                         log(f"failed: {spec.key()}: {why}")
                         continue
                     node = record.pop("ray_node", None)
                     record["host"] = node or record.get("host")
                     record["owner"] = f"{owner.id} (ray task on {record['host']})"
-                    keep_weights(out_dir, record, log)
-                    stored_now, pending = store.add_or_keep(record, owner)
-                    if pending is not None:
-                        report.pending.append(str(pending))
-                        log(f"could not write {spec.key()} to {store.path}; the finished result is kept in {pending} and the next run records it")
-                    elif stored_now:
-                        report.ran.append(spec.key())
+                    if store_finished(store, record, owner, report, log):
                         bar.update(1)
                         bar.write(summary_line(record), file=sys.stderr)
     except KeyboardInterrupt:

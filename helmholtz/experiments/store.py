@@ -11,21 +11,38 @@ Guarantees
   ``--trials-per-device K``) therefore never train a trial twice. A lease
   whose owner stopped sending heartbeats, or whose process is gone from this
   host, is stale and is taken over.
+* **Only the row's writer commits its files.** Files that belong to a row
+  (a trial's final weights, later its checkpoints) are written under names of
+  their own (``models/<key hash>-<token>.pt``), never over another file, and
+  become part of the results only through the row that names them. A worker
+  whose lease was taken over while it was stopped, and which finishes after
+  the new owner stored the trial, finds the row there and deletes its own
+  files: the stored row and the file it names always match.
 * **Checked before work.** Opening a store for writing checks that the file
-  and its folder can be written (SQLite needs a journal beside the file).
+  and its folder can be written (SQLite needs a journal beside the file), and
+  an output folder that cannot hold a database (empty, ``/``, an existing
+  file, a name too long for the file system, not UTF-8) is refused before
+  anything is created.
 * **Nothing finished is lost.** If the final write of a finished trial fails
-  anyway (full disk, storage turned read-only), the record is saved as JSON
-  in a ``.helmholtz-pending`` folder beside the database, or, when that
-  folder cannot be written, in the user's cache directory; the next run that
-  opens the store records it without training again.
+  for any reason (full disk, storage turned read-only, a value SQLite cannot
+  hold), the record and its files are saved in a ``.helmholtz-pending``
+  folder beside the database, or, when that folder cannot be written, in the
+  user's cache directory; the next run that opens the store records it
+  without training again. A failed write never leaves a temporary file
+  behind, and the next write after it raises :class:`helmholtz.errors.StoreError`,
+  never a raw ``sqlite3`` error.
+* **A killed writer is recovered.** A rollback journal left by a process
+  killed in the middle of a write (a *hot journal*) is rolled back when the
+  store is opened, as SQLite does, so the database is back at its last
+  committed state; readers on read-only storage read a rolled-back copy.
 * **Nothing foreign is touched.** A new database is built in a temporary
   file and linked into place atomically, so no empty or half-made file is
   ever left behind. An existing file is inspected read-only and refused,
-  byte for byte unchanged, unless helmholtz made it with this schema: a
-  0-byte file, a file that is not SQLite, another program's schema, views or
-  triggers, a non-zero ``user_version`` or another ``application_id`` all
-  raise :class:`helmholtz.errors.ForeignFileError`; a helmholtz database of
-  another schema version raises :class:`helmholtz.errors.StoreError`.
+  byte for byte unchanged (its journal too), unless helmholtz made it with
+  this schema: a 0-byte file, a file that is not SQLite, another program's
+  schema, views or triggers, a non-zero ``user_version`` or another
+  ``application_id`` all raise :class:`helmholtz.errors.ForeignFileError`; a
+  helmholtz database of another schema version raises :class:`helmholtz.errors.StoreError`.
 
 Tables: ``meta`` (application, schema version, store id), ``trials`` (one row
 per finished trial, :data:`COLUMNS`), ``evaluations`` (one row per evaluation
@@ -37,11 +54,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import socket
 import sqlite3
+import tempfile
 import time
 import urllib.parse
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -58,8 +78,11 @@ __all__ = [
     "PENDING_DIR",
     "COLUMNS",
     "EVALUATION_COLUMNS",
+    "INT64_MAX",
     "db_path",
     "user_cache_dir",
+    "check_output_folder",
+    "write_new_file",
 ]
 
 SCHEMA_VERSION = 2
@@ -69,6 +92,8 @@ APPLICATION_ID = 0x484C4D5A
 PENDING_DIR = ".helmholtz-pending"
 _APP = "helmholtz"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+#: The largest integer a SQLite INTEGER column holds (seeds, subset sizes, epochs beyond it cannot be stored).
+INT64_MAX = 2**63 - 1
 
 #: column name -> SQL type, in table order (``key`` is the unique trial key).
 COLUMNS: dict[str, str] = {
@@ -158,6 +183,153 @@ def user_cache_dir() -> Path:
     return Path(base).expanduser() / "helmholtz"
 
 
+def _path_text(out: Any, name: str) -> str:
+    """``out`` as text that SQLite and JSON can store: a str or PathLike, not empty, valid UTF-8, no NUL."""
+    if isinstance(out, bool) or not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path (str or os.PathLike); got {type(out).__name__}")
+    text = os.fspath(out)
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"{name} must be valid UTF-8, which the results database stores; got {text!r}") from None
+    if not text.strip():
+        raise ValueError(f"{name} must name a folder; got an empty path {text!r}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(
+            f"{name} must be valid UTF-8, which the results database stores; got {text.encode('utf-8', 'surrogateescape')!r}"
+        ) from None
+    if "\x00" in text:
+        raise ValueError(f"{name} must not hold a NUL character; got {text!r}")
+    return text
+
+
+def _nearest_existing(p: Path) -> Path:
+    """The longest leading part of ``p`` that exists (``p`` itself, a parent, or the current folder)."""
+    for candidate in (p, *p.parents):
+        try:
+            candidate.lstat()
+            return candidate
+        except OSError:
+            continue
+    return Path(".")
+
+
+def check_output_folder(out: Any, name: str = "out") -> Path:
+    """Refuse, before anything is created, an output folder that helmholtz may not create or use.
+
+    The folder may exist (a folder) or not (then helmholtz creates it); it
+    must not be empty, the root folder or an existing file, its name must
+    fit the file system, and it must be valid UTF-8 (the database stores
+    paths as text). Nothing is created or changed.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+    name : str
+        What to call ``out`` in messages (``"out"``; the command line says ``--out``).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    TypeError
+        If ``out`` is not a path.
+    ValueError
+        If it is empty, ``/``, an existing file, not UTF-8, or too long.
+    """
+    text = _path_text(out, name)
+    p = Path(text)
+    absolute = Path(os.path.abspath(text))
+    if absolute == Path(absolute.anchor):
+        raise ValueError(f"{name} must be a folder for the results, not the root folder {absolute.anchor!r}")
+    existing = _nearest_existing(absolute)
+    try:
+        name_max = os.pathconf(existing if existing.is_dir() else existing.parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    try:
+        path_max = os.pathconf(existing if existing.is_dir() else existing.parent, "PC_PATH_MAX")
+    except (OSError, ValueError):
+        path_max = 4096
+    for part in absolute.parts[1:]:
+        if len(os.fsencode(part)) > name_max:
+            raise ValueError(f"{name} has a name of {len(os.fsencode(part))} bytes ({part[:40]!r}...); this file system allows {name_max}")
+    if len(os.fsencode(str(absolute / PENDING_DIR / ("x" * 80)))) >= path_max:
+        raise ValueError(f"{name} is a path of {len(os.fsencode(str(absolute)))} bytes; this file system allows paths of {path_max}")
+    if existing == absolute and not absolute.is_dir():
+        raise ValueError(f"{name} {text!r} is an existing file; it must be a folder (helmholtz writes results.sqlite and models/ into it)")
+    if existing != absolute and not existing.is_dir():
+        raise ValueError(f"{name} {text!r} lies under {str(existing)!r}, which is a file, not a folder")
+    return p
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_new_file(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` durably to ``path``, which must not exist yet; never replaces a file.
+
+    The bytes go to a temporary file in the same folder (fsynced), which is
+    then linked to ``path``; the temporary file is removed whatever fails
+    (a full disk, read-only storage, Ctrl-C), so a failed write leaves
+    nothing behind. The folder is created if missing.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists (it is left unchanged).
+    OSError
+        If the file cannot be written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_durably(path, data, replace=False)
+    return path
+
+
+def _write_durably(path: Path, data: bytes, *, replace: bool) -> None:
+    """Write ``data`` to a temporary file beside ``path`` (fsynced), then move it to ``path``; nothing is left on failure.
+
+    ``replace=False`` links the file into place and fails if ``path`` exists;
+    ``replace=True`` renames it over ``path`` (for helmholtz's own files).
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if replace:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails if the file exists: nothing is ever replaced
+            except FileExistsError:
+                raise
+            except OSError:  # a file system without hard links
+                if path.exists():
+                    raise FileExistsError(17, "File exists", str(path)) from None
+                os.rename(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_folder(path.parent)
+
+
 @dataclass(frozen=True)
 class Owner:
     """Who holds a lease: one process on a host, within one run of ``helmholtz sweep``.
@@ -187,27 +359,8 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _fsync_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` durably: a temporary file, fsync, rename, fsync of the folder."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:
-        fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
+    """Write ``data`` to ``path`` durably, replacing it: a temporary file, fsync, rename, fsync of the folder."""
+    _write_durably(path, data, replace=True)
 
 
 def _schema_sql() -> list[str]:
@@ -222,8 +375,97 @@ def _schema_sql() -> list[str]:
     ]
 
 
-def _inspect(path: Path) -> None:
-    """Refuse ``path`` unless it is a helmholtz database of this schema; reads only, changes nothing."""
+def _journal(path: Path) -> Path:
+    return path.with_name(path.name + "-journal")
+
+
+def _header_application_id(path: Path) -> int:
+    """``PRAGMA application_id`` read from the file's 100-byte header (bytes 68..71), without SQLite."""
+    with open(path, "rb") as f:
+        head = f.read(100)
+    return int.from_bytes(head[68:72], "big") if len(head) == 100 else 0
+
+
+def _is_hot_journal_error(path: Path, exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` says a read-only connection met a rollback journal it may not roll back."""
+    code = getattr(exc, "sqlite_errorcode", None)  # Python >= 3.11
+    if code is not None:
+        return code == 776  # SQLITE_READONLY_ROLLBACK
+    try:
+        return "readonly" in str(exc) and _journal(path).stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _roll_back(path: Path) -> None:
+    """Let SQLite roll back the hot journal of ``path`` (a read-write open does it); raises sqlite3.Error."""
+    con = sqlite3.connect(str(path), timeout=60, isolation_level=None)
+    try:
+        con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    finally:
+        con.close()
+
+
+def _rolled_back_copy(path: Path) -> Path:
+    """A private copy of ``path`` and its hot journal, rolled back (for readers on read-only storage)."""
+    folder = Path(tempfile.mkdtemp(prefix="helmholtz-store-"))
+    try:
+        copy = folder / path.name
+        shutil.copyfile(path, copy)
+        shutil.copyfile(_journal(path), _journal(copy))
+        _roll_back(copy)
+        return copy
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _inspect(path: Path, readonly: bool = False) -> Path:
+    """Refuse ``path`` unless it is a helmholtz database of this schema; returns the file to read.
+
+    Reads only and changes nothing, with one exception: a helmholtz database
+    (its header carries :data:`APPLICATION_ID`) with a hot journal left by a
+    killed writer is rolled back to its last committed state, as SQLite does
+    when it opens such a file for writing. Where it cannot be rolled back in
+    place (read-only storage) a reader gets a rolled-back private copy. A
+    foreign file's journal is never rolled back.
+    """
+    checked = _inspect_once(path)
+    if checked is None:  # a hot journal
+        if _header_application_id(path) != APPLICATION_ID:
+            raise ForeignFileError(
+                f"{str(path)!r} is a SQLite database of another program with an unfinished write (its rollback journal "
+                f"{str(_journal(path))!r}); both were left untouched: choose another --out"
+            )
+        try:
+            _roll_back(path)
+        except sqlite3.Error as exc:
+            if not readonly:
+                raise StoreError(
+                    f"{str(path)!r} has an unfinished write of a killed process (rollback journal {str(_journal(path))!r}) that "
+                    f"cannot be rolled back here ({exc}); make the folder writable and run again"
+                ) from exc
+            try:
+                copy = _rolled_back_copy(path)
+            except (OSError, sqlite3.Error) as exc2:
+                raise StoreError(
+                    f"{str(path)!r} has an unfinished write of a killed process (rollback journal {str(_journal(path))!r}); "
+                    f"it cannot be rolled back in place ({exc}) nor in a copy ({exc2})"
+                ) from exc2
+            try:
+                checked = _inspect_once(copy)
+            except BaseException:
+                shutil.rmtree(copy.parent, ignore_errors=True)
+                raise
+        else:
+            checked = _inspect_once(path)
+        if checked is None:
+            raise StoreError(f"{str(path)!r} still has an unfinished write after its rollback journal was rolled back; it was left as it is")
+    return checked
+
+
+def _inspect_once(path: Path) -> Path | None:
+    """One read-only inspection of ``path``: the path when it is a helmholtz database, None when a hot journal is in the way."""
     where = str(path)
     if not path.is_file():
         raise ForeignFileError(f"{where!r} exists and is not a file; choose another --out")
@@ -252,6 +494,8 @@ def _inspect(path: Path) -> None:
         trial_cols = {r[1] for r in con.execute("PRAGMA table_info(trials)")} if "trials" in tables else set()
         eval_cols = {r[1] for r in con.execute("PRAGMA table_info(evaluations)")} if "evaluations" in tables else set()
     except sqlite3.DatabaseError as exc:
+        if _is_hot_journal_error(path, exc):
+            return None
         raise ForeignFileError(f"{where!r} is not a readable SQLite database ({exc}); it was left untouched: choose another --out") from exc
     finally:
         con.close()
@@ -277,6 +521,7 @@ def _inspect(path: Path) -> None:
     missing = [c for c in COLUMNS if c not in trial_cols] + [c for c in EVALUATION_COLUMNS if c not in eval_cols]
     if missing:
         raise StoreError(f"{where!r} lacks columns {missing}; it is damaged (left unchanged)")
+    return path
 
 
 def _create(path: Path) -> None:
@@ -337,29 +582,34 @@ class ResultStore:
     """
 
     def __init__(self, out: str | os.PathLike, *, create: bool = True, readonly: bool = False) -> None:
-        if not isinstance(out, (str, os.PathLike)):
-            raise TypeError(f"out must be a path; got {type(out).__name__}")
+        _path_text(out, "out")
         self.path = db_path(out)
         self.readonly = bool(readonly)
         self._conn: sqlite3.Connection | None = None
+        self._copy: Path | None = None  # a rolled-back private copy read instead of self.path (read-only storage)
+        #: Pending records that could not be recorded when the store was opened: ``(file, why)``.
+        self.unrecovered: list[tuple[Path, str]] = []
         if self.path.exists():
-            _inspect(self.path)
+            read = _inspect(self.path, readonly=self.readonly)
         elif not create or readonly:
             raise FileNotFoundError(f"no results database at {str(self.path)!r}; run `helmholtz sweep --out {out}` first")
         else:
+            check_output_folder(self.path.parent)
             _create(self.path)
-            _inspect(self.path)
+            read = _inspect(self.path)
+        if read != self.path:
+            self._copy = read
         try:
             if readonly:
-                uri = f"file:{urllib.parse.quote(str(self.path.resolve()))}?mode=ro"
+                uri = f"file:{urllib.parse.quote(str(read.resolve()))}?mode=ro"
                 self._conn = sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None, check_same_thread=False)
             else:
-                self._conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None, check_same_thread=False)
+                self._conn = self._connect()
                 self._probe_writable()
+            self.store_id = self.meta().get("store_id", "")
         except sqlite3.Error as exc:
             self.close()
             raise StoreError(f"cannot open {str(self.path)!r} ({exc})") from exc
-        self.store_id = self.meta().get("store_id", "")
         self.recovered: list[str] = [] if readonly else self.recover_pending()
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -369,19 +619,62 @@ class ResultStore:
             raise StoreError(f"the store {str(self.path)!r} is closed")
         return self._conn
 
+    @property
+    def folder(self) -> Path:
+        """The folder of the database: files of rows (``models/...``) are named relative to it."""
+        return self.path.parent
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(str(self.path), timeout=60, isolation_level=None, check_same_thread=False)
+
     def _transaction(self, body: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``body`` in one write transaction.
+
+        A failed write (busy past the timeout, a full disk, read-only storage)
+        raises :class:`StoreError`; the connection is left usable (reopened
+        if SQLite could not roll back), so the next call fails or succeeds
+        on its own. Errors of ``body`` itself (a bad record) propagate as
+        they are, after the rollback.
+        """
         c = self.conn
-        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            self._recover_connection()
+            raise self._write_error(exc) from exc
         try:
             out = body(c)
             c.execute("COMMIT")
-        except BaseException:
-            try:
-                c.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
+        except BaseException as exc:
+            self._recover_connection()
+            if isinstance(exc, sqlite3.Error):
+                raise self._write_error(exc) from exc
             raise
         return out
+
+    def _write_error(self, exc: sqlite3.Error) -> StoreError:
+        return StoreError(f"cannot write the results database {str(self.path)!r} ({exc})")
+
+    def _recover_connection(self) -> None:
+        """Roll back whatever is open; if SQLite cannot (a failed commit on a full disk), start a fresh connection."""
+        c = self._conn
+        if c is None:
+            return
+        try:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+        if c.in_transaction:
+            try:
+                c.close()
+            except sqlite3.Error:
+                pass
+            self._conn = None
+            try:
+                self._conn = self._connect()
+            except sqlite3.Error:
+                self._conn = None
 
     def _probe_writable(self) -> None:
         """Fail now, before any training, if the file or its folder (for the journal) is not writable."""
@@ -538,7 +831,9 @@ class ResultStore:
         ------
         TypeError, ValueError
             If ``record`` is not a dict, has unknown columns or lacks required ones.
-        sqlite3.Error
+        OverflowError, UnicodeEncodeError
+            If a value cannot be stored (an int beyond 64 bits, text that is not UTF-8).
+        StoreError
             If the write fails; see :meth:`add_or_keep` for the variant that keeps the record.
         """
         if not isinstance(record, dict):
@@ -579,91 +874,240 @@ class ResultStore:
         """Keys of every finished evaluation."""
         return {r[0] for r in self.conn.execute("SELECT key FROM evaluations")}
 
-    def add_or_keep(self, record: dict[str, Any], owner: Owner | None = None, *, table: str = "trials") -> tuple[bool, Path | None]:
-        """:meth:`add` (or :meth:`add_evaluation`), keeping the record on disk if the write fails.
+    # -- files of rows ------------------------------------------------------------------------
+    def _file_path(self, relative: Any) -> Path:
+        """The file a row names (``models/x.pt``), checked to lie inside the store's folder."""
+        rel = Path(relative) if isinstance(relative, str) and relative else None
+        if rel is None or rel.is_absolute() or ".." in rel.parts or not rel.parts:
+            raise ValueError(f"a row's file must be a relative path inside {str(self.folder)!r}; got {relative!r}")
+        return self.folder / rel
 
-        Returns ``(stored, pending_path)``: ``(True, None)`` when written,
-        ``(False, None)`` when the key was already stored, and
-        ``(False, path)`` when the database could not be written and the
-        record was saved at ``path`` for the next run (see :meth:`save_pending`).
-        """
-        add = self.add if table == "trials" else self.add_evaluation
-        try:
-            return add(record, owner), None
-        except (sqlite3.Error, OSError):
-            return False, self.save_pending(record, table)
+    def _stored_value(self, table: str, key: str, column: str) -> Any:
+        row = self.conn.execute(f"SELECT {column} FROM {table} WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
 
-    # -- pending records (finished, not yet written) ------------------------------------------
-    def pending_dirs(self) -> list[Path]:
-        """Where records that could not be written wait: beside the database, then the user's cache."""
-        digest = hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:16]
-        return [self.path.parent / PENDING_DIR, user_cache_dir() / "pending" / digest]
+    def _discard_files(self, table: str, record: dict[str, Any], columns: Iterable[str]) -> None:
+        """Delete the files ``record`` names in ``columns``, unless the stored row of its key names them too."""
+        for column in columns:
+            value = record.get(column)
+            if not value:
+                continue
+            try:
+                if self._stored_value(table, record["key"], column) == value:
+                    continue  # the stored row is this very record (recorded by an earlier recovery)
+            except sqlite3.Error:
+                continue  # cannot tell: keep the file
+            try:
+                self._file_path(value).unlink(missing_ok=True)
+            except (OSError, ValueError):
+                pass
 
-    def save_pending(self, record: dict[str, Any], table: str = "trials") -> Path:
-        """Keep a finished record durably as JSON for the next run; returns where it went.
+    def add_or_keep(
+        self, record: dict[str, Any], owner: Owner | None = None, *, table: str = "trials", files: dict[str, bytes] | None = None
+    ) -> tuple[bool, Path | None]:
+        """Store a finished record and its files, or keep them for the next run: a finished result is never lost.
 
-        Tries the folder beside the database first and the user's cache
-        directory second.
+        Parameters
+        ----------
+        record : dict
+            The row (see :data:`COLUMNS`, :data:`EVALUATION_COLUMNS`).
+        owner : Owner, optional
+            Whose lease on the key to drop with the insert.
+        table : {"trials", "evaluations"}
+        files : dict, optional
+            ``column -> bytes``: files that belong to the row, each written to
+            the path ``record[column]`` names relative to the store's folder
+            (e.g. ``models/<key hash>-<token>.pt``). Choose names no other
+            writer uses: a file is written only where none exists, before the
+            row, and deleted again if the key turns out to be stored already
+            (by another worker that took over the lease), so a stored row and
+            the files it names always belong together.
+
+        Returns
+        -------
+        (stored, pending_path)
+            ``(True, None)`` when written, ``(False, None)`` when the key was
+            already stored (this record's files are deleted), and
+            ``(False, path)`` when anything failed (a file or the row: a full
+            disk, read-only storage, a value SQLite cannot hold) and the record
+            and its files were saved at ``path`` for the next run (see
+            :meth:`save_pending`). When no place could hold the files either,
+            they are dropped and their columns set to None.
 
         Raises
         ------
         StoreError
-            If neither place can be written (the message holds the record).
+            Only if the record could be written nowhere; the message holds it.
         """
-        payload = json.dumps({"store_id": self.store_id, "store": str(self.path.resolve()), "table": table, "record": record}, default=str).encode()
-        name = f"{self.store_id}-{hashlib.sha256(str(record.get('key')).encode()).hexdigest()[:20]}.json"
+        if table not in ("trials", "evaluations"):
+            raise ValueError(f"table must be 'trials' or 'evaluations'; got {table!r}")
+        files = dict(files or {})
+        for column in files:
+            self._file_path(record.get(column))
+        written: list[str] = []
+        try:
+            for column, data in files.items():
+                write_new_file(self._file_path(record[column]), data)
+                written.append(column)
+        except OSError:
+            for column in written:
+                self._file_path(record[column]).unlink(missing_ok=True)
+            return False, self.save_pending(record, table, files)
+        add = self.add if table == "trials" else self.add_evaluation
+        try:
+            new = add(record, owner)
+        except (StoreError, sqlite3.Error, OSError, OverflowError, UnicodeError):
+            return False, self.save_pending(record, table, {column: None for column in files})
+        if not new:
+            self._discard_files(table, record, files)
+        return new, None
+
+    # -- pending records (finished, not yet written) ------------------------------------------
+    def pending_dirs(self) -> list[Path]:
+        """Where records that could not be written wait: beside the database, then the user's cache."""
+        digest = hashlib.sha256(str(self.path.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        return [self.folder / PENDING_DIR, user_cache_dir() / "pending" / digest]
+
+    def save_pending(self, record: dict[str, Any], table: str = "trials", files: dict[str, bytes | None] | None = None) -> Path:
+        """Keep a finished record (and its files) durably for the next run; returns the record's file.
+
+        Tries the folder beside the database first and the user's cache
+        directory second. ``files`` maps a column to the bytes of its file,
+        saved beside the record, or to None for a file already in place
+        (``record[column]``), which the next run keeps if it records the row
+        and deletes if the key was stored meanwhile. If no place can hold the
+        files, the record is kept without them (their columns set to None).
+
+        Raises
+        ------
+        StoreError
+            If the record can be written nowhere (the message holds the record).
+        """
+        files = dict(files or {})
+        key = str(record.get("key"))
+        stem = f"{self.store_id}-{hashlib.sha256(key.encode('utf-8', 'surrogateescape')).hexdigest()[:20]}-{uuid.uuid4().hex[:8]}"
         errors = []
+
+        def attempt(folder: Path, rec: dict[str, Any], staged: dict[str, bytes], placed: list[str]) -> Path:
+            doc = {"store_id": self.store_id, "store": str(self.path.resolve()), "table": table, "record": rec,
+                   "files": {**{c: {"path": rec[c], "staged": f"{stem}.{c}"} for c in staged}, **{c: {"path": rec[c]} for c in placed}}}
+            payload = json.dumps(doc, default=str).encode()
+            folder.mkdir(parents=True, exist_ok=True)
+            done: list[Path] = []
+            try:
+                for column, data in staged.items():
+                    done.append(write_new_file(folder / f"{stem}.{column}", data))
+                path = folder / f"{stem}.json"
+                _fsync_write(path, payload)  # the record last: it is what the next run looks for
+                return path
+            except BaseException:
+                for f in done:
+                    f.unlink(missing_ok=True)
+                with suppress(OSError):
+                    folder.rmdir()  # only when empty: a failed attempt leaves nothing behind
+                raise
+
+        staged = {c: d for c, d in files.items() if d is not None}
+        placed = [c for c, d in files.items() if d is None and record.get(c)]
         for folder in self.pending_dirs():
             try:
-                folder.mkdir(parents=True, exist_ok=True)
-                path = folder / name
-                _fsync_write(path, payload)
-                return path
+                return attempt(folder, record, staged, placed)
             except OSError as exc:
                 errors.append(f"{folder}: {exc}")
-        raise StoreError(f"could not write the finished record {record.get('key')!r} anywhere ({'; '.join(errors)}); it is: {payload.decode()}")
+        if staged:  # no room for the files anywhere: keep the record without them rather than lose it
+            for column in staged:
+                record[column] = None
+                if f"{column}_sha256" in record:
+                    record[f"{column}_sha256"] = None
+            for folder in self.pending_dirs():
+                try:
+                    return attempt(folder, record, {}, placed)
+                except OSError as exc:
+                    errors.append(f"{folder}: {exc}")
+        payload = json.dumps({"store_id": self.store_id, "table": table, "record": record}, default=str)
+        raise StoreError(f"could not write the finished record {key!r} anywhere ({'; '.join(errors)}); it is: {payload}")
 
     def recover_pending(self) -> list[str]:
         """Write the records earlier runs could not write; returns their keys.
 
-        Only files made for this very database (same store id) are taken;
-        each is deleted once its record is in the database.
+        Only files made for this very database (same store id) are taken. A
+        record's staged files are first put in place (checked against their
+        SHA-256 where the record has one), then the row is written; the
+        pending files are deleted once the row is stored, or once it turns
+        out that the key was stored meanwhile (its own files are deleted
+        then too). What cannot be recorded yet stays, listed in
+        :attr:`unrecovered`.
         """
         keys = []
+        self.unrecovered = []
         for folder in self.pending_dirs():
             if not folder.is_dir():
                 continue
             for path in sorted(folder.glob(f"{self.store_id}-*.json")):
                 try:
-                    doc = json.loads(path.read_text())
-                except (OSError, ValueError):
-                    continue  # unreadable: leave it for a human
-                if doc.get("store_id") != self.store_id or not isinstance(doc.get("record"), dict):
+                    key = self._recover_one(folder, path)
+                except Exception as exc:  # noqa: BLE001 - whatever fails, the file stays for the next run
+                    self.unrecovered.append((path, f"{type(exc).__name__}: {exc}"))
                     continue
-                try:
-                    if doc.get("table") == "evaluations":
-                        self.add_evaluation(doc["record"])
-                    else:
-                        self.add(doc["record"])
-                except (sqlite3.Error, OSError, ValueError):
-                    continue  # still not writable: keep the file
-                path.unlink(missing_ok=True)
-                keys.append(str(doc["record"].get("key")))
+                if key is not None:
+                    keys.append(key)
             try:
                 folder.rmdir()  # only when empty
             except OSError:
                 pass
         return keys
 
+    def _recover_one(self, folder: Path, path: Path) -> str | None:
+        """Record one pending file; returns its key (None: not a record of this store, left alone)."""
+        try:
+            doc = json.loads(path.read_text())
+        except ValueError as exc:
+            raise StoreError(f"{path} is not a readable pending record ({exc}); it was left for you to look at") from exc
+        if not isinstance(doc, dict) or doc.get("store_id") != self.store_id or not isinstance(doc.get("record"), dict):
+            return None
+        record, table = doc["record"], doc.get("table", "trials")
+        files = doc.get("files") or {}
+        staged: list[Path] = []
+        for column, info in files.items():
+            if record.get(column) != info.get("path"):
+                raise StoreError(f"{path}: the file of column {column!r} does not match its record")
+            if "staged" not in info:
+                continue
+            name = str(info["staged"])
+            if Path(name).name != name:
+                raise StoreError(f"{path}: a staged file must lie beside the record; got {name!r}")
+            source = folder / name
+            data = source.read_bytes()
+            want = record.get(f"{column}_sha256")
+            if want and hashlib.sha256(data).hexdigest() != want:
+                raise StoreError(f"{source} does not match the SHA-256 in its record; it was left for you to look at")
+            target = self._file_path(record[column])
+            try:
+                write_new_file(target, data)
+            except FileExistsError:
+                if target.read_bytes() != data:
+                    raise
+            staged.append(source)
+        add = self.add_evaluation if table == "evaluations" else self.add
+        if not add(record):
+            self._discard_files(table, record, files)
+        for source in staged:
+            source.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+        return str(record.get("key"))
+
     # -- lifecycle --------------------------------------------------------------------------
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (and drop the private rolled-back copy, if one was read)."""
         if self._conn is not None:
             try:
                 self._conn.close()
             except sqlite3.Error:
                 pass
             self._conn = None
+        if self._copy is not None:
+            shutil.rmtree(self._copy.parent, ignore_errors=True)
+            self._copy = None
 
     def __enter__(self) -> "ResultStore":
         return self
@@ -690,15 +1134,26 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._run, name="helmholtz-lease-heartbeat", daemon=True)
 
     def _run(self) -> None:
-        con = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+        # A failed beat never ends the trial: a busy, full or read-only database is tried again next beat
+        # (the worst outcome is a lease that goes stale, which the store's unique keys make harmless).
+        con: sqlite3.Connection | None = None
         try:
             while not self._stop.wait(self.interval):
                 try:
+                    if con is None:  # mode=rw: never create a database where none is (that would be an empty foreign file)
+                        uri = f"file:{urllib.parse.quote(str(self.path.resolve()))}?mode=rw"
+                        con = sqlite3.connect(uri, uri=True, timeout=max(1.0, self.interval), isolation_level=None)
                     con.execute("UPDATE leases SET heartbeat = ? WHERE owner = ?", (time.time(), self.owner.id))
-                except sqlite3.Error:
-                    pass  # a busy or briefly unwritable database: try again next beat
+                except (sqlite3.Error, OSError):
+                    if con is not None and con.in_transaction:
+                        try:
+                            con.close()
+                        except sqlite3.Error:
+                            pass
+                        con = None
         finally:
-            con.close()
+            if con is not None:
+                con.close()
 
     def __enter__(self) -> "Heartbeat":
         self._thread.start()

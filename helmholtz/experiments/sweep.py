@@ -30,7 +30,7 @@ from .runners import runner_for
 from .spec import TrialSpec
 from .evaluate import EvalPlan, check_attack_subset, requests_for
 from .local import WorkerReport, run_local
-from .store import ResultStore, db_path
+from .store import INT64_MAX, ResultStore, check_output_folder, db_path
 from .trial import DataCache, check_source, load_trial_data, parse_image_size
 
 __all__ = ["DEFAULT_QUALITIES", "EXECUTORS", "EvalPlan", "SweepResult", "plan_trials", "run_sweep", "check_device"]
@@ -45,7 +45,36 @@ def _positive_int(value: Any, name: str, allow_none: bool = False) -> int | None
         return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be an int >= 1{' or None' if allow_none else ''}; got {value!r}")
+    if value > INT64_MAX:
+        raise ValueError(f"{name} must be at most 2**63-1, the largest int the results database holds; got {value!r}")
     return int(value)
+
+
+def _axis(values: Any, name: str) -> list:
+    """A sweep axis as a list: a sequence (not a string or a lone number), non-empty."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{name} must be a sequence (list or tuple); got {type(values).__name__} {values!r}")
+    values = list(values)
+    if not values:
+        raise ValueError(f"{name} must not be empty")
+    return values
+
+
+def _once(canonical: list, given: list, name: str, what: str) -> list:
+    """``canonical`` if no value repeats; else a ValueError naming the repeated value (a sweep never drops one silently)."""
+    seen: dict = {}
+    for value, raw in zip(canonical, given):
+        if value in seen:
+            also = "" if raw == seen[value] else f" (given as {seen[value]!r} and {raw!r})"
+            raise ValueError(f"{name} repeats {what} {value!r}{also}; give each once")
+        seen[value] = raw
+    return canonical
+
+
+def _check_seed(seed: Any, name: str = "seeds") -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= INT64_MAX:
+        raise ValueError(f"{name} must be ints in 0..2**63-1 (what the results database holds); got {seed!r}")
+    return int(seed)
 
 
 def plan_trials(
@@ -64,8 +93,10 @@ def plan_trials(
     Raises
     ------
     ValueError, TypeError
-        For an unknown data set, model or recipe, a level out of range, or
-        bad epochs, seeds or subset sizes.
+        For an unknown data set, model or recipe, a level out of range, a
+        model, level or seed given twice, seeds beyond 64 bits, or bad
+        epochs or subset sizes. Nothing is silently dropped or converted
+        (a bool is never a number).
     """
     runner = runner_for(dataset)
     (get_recipe if runner.level == "quality" else get_audio_recipe)(recipe)
@@ -77,21 +108,31 @@ def plan_trials(
         if not get_spec(dataset).resizable:
             raise ValueError(f"--image-size applies to image folders (folder); {dataset} has one size already")
         image_size = f"{h}x{w}"
-    if not models or not levels or not seeds:
-        raise ValueError("models, qualities (or bitrates) and seeds must each be non-empty")
-    canon_models = list(dict.fromkeys(runner.check_model(m) for m in models))
-    canon_levels = list(dict.fromkeys(runner.check_level(q) for q in levels))
-    for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0:
-            raise ValueError(f"seeds must be ints >= 0; got {s!r}")
+    models, levels, seeds = _axis(models, "models"), _axis(levels, "levels"), _axis(seeds, "seeds")
+    canon_models = _once([runner.check_model(m) for m in models], models, "models", "model")
+    canon_levels = _once([runner.check_level(q) for q in levels], levels, "levels", runner.level)
+    canon_seeds = _once([_check_seed(s) for s in seeds], seeds, "seeds", "seed")
     out = []
     for m in canon_models:
         for q in canon_levels:
-            for s in dict.fromkeys(int(s) for s in seeds):
+            for s in canon_seeds:
                 lv = {"quality": q, "bitrate": None} if runner.level == "quality" else {"quality": None, "bitrate": None if q is None else float(q)}
                 out.append(TrialSpec(dataset, m, seed=s, recipe=recipe, epochs=int(epochs), train_subset=train_subset, test_subset=test_subset,
                                      image_size=image_size, **lv))
     return out
+
+
+def _check_storable(specs: list[TrialSpec]) -> None:
+    """Refuse, before anything is created, a spec whose values the results database cannot hold."""
+    for i, spec in enumerate(specs):
+        _check_seed(spec.seed, f"specs[{i}].seed")
+        _positive_int(spec.epochs, f"specs[{i}].epochs")
+        _positive_int(spec.train_subset, f"specs[{i}].train_subset", allow_none=True)
+        _positive_int(spec.test_subset, f"specs[{i}].test_subset", allow_none=True)
+        try:
+            spec.key().encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"specs[{i}] holds text that is not valid UTF-8, which the results database stores: {spec!r}") from None
 
 
 @dataclass
@@ -101,7 +142,16 @@ class SweepResult:
     Attributes
     ----------
     planned, skipped, ran : int
-        Trials in the plan, already finished before, trained now.
+        Trials in the plan, already finished before, trained and stored now.
+    ran_keys : list of str
+        The keys of the trials trained and stored now (a worker that died
+        counts with what it stored before).
+    missing : list of str
+        The keys of the plan that are not stored when the sweep ends (they go
+        to the next run).
+    taken : list of str
+        Trials this run finished, but that another sweep (which took over a
+        lease while this one was stopped) had stored first; its result is kept.
     evaluated : int
         Evaluations computed now (see :mod:`helmholtz.experiments.evaluate`).
     notes : list of str
@@ -119,6 +169,9 @@ class SweepResult:
     planned: int = 0
     skipped: int = 0
     ran: int = 0
+    ran_keys: list = field(default_factory=list)
+    missing: list = field(default_factory=list)
+    taken: list = field(default_factory=list)
     evaluated: int = 0
     notes: list = field(default_factory=list)
     recovered: list = field(default_factory=list)
@@ -186,12 +239,14 @@ def run_sweep(
         ``"cpu"``, ``"cuda"`` (every visible GPU) or ``"cuda:N"``.
     executor : {"local", "ray"}
     trials_per_device : int
-        Trials trained at once per device (worker processes locally,
-        fractional resources on Ray).
+        Trials trained at once per device: worker processes locally (capped
+        by the CPU cores and by the trials to run, with a message), ``1/K``
+        of a GPU per task on Ray (CUDA sweeps only).
     compile : bool
         :func:`torch.compile` the models.
     ray_address, ray_num_cpus
-        The Ray cluster to join (default: a local Ray instance of ``ray_num_cpus`` CPUs).
+        The Ray cluster to join (default: a local Ray instance of
+        ``ray_num_cpus`` CPUs); only with ``executor="ray"``.
     progress : bool, optional
         Progress bars: always, never, or (None) when stderr is a terminal.
     download : bool
@@ -204,15 +259,39 @@ def run_sweep(
 
     Ctrl-C stops after giving the running trials back: nothing half-done is
     recorded and ``result.interrupted`` is set.
+
+    Every argument is checked before anything is created: ``out`` must be a
+    folder helmholtz may create (see :func:`helmholtz.experiments.store.check_output_folder`),
+    and values the database cannot hold (seeds beyond 64 bits) are refused.
+    A script that runs a sweep with ``trials_per_device > 1`` must call it
+    under ``if __name__ == "__main__":`` (worker processes import the script
+    again); a worker that dies or fails counts as an error in the result.
     """
-    if executor not in EXECUTORS:
+    if not isinstance(executor, str) or executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}; got {executor!r}")
+    check_output_folder(out, "out")
     trials_per_device = _positive_int(trials_per_device, "trials_per_device")
-    if not isinstance(compile, bool):
-        raise TypeError(f"compile must be True or False; got {compile!r}")
+    for name, value in (("compile", compile), ("download", download)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be True or False; got {value!r}")
+    if progress is not None and not isinstance(progress, bool):
+        raise TypeError(f"progress must be True, False or None; got {progress!r}")
+    if ray_num_cpus is not None:
+        _positive_int(ray_num_cpus, "ray_num_cpus")
+    if ray_address is not None and (not isinstance(ray_address, str) or not ray_address.strip()):
+        raise ValueError(f"ray_address must be 'auto', 'host:port' or 'ray://host:port'; got {ray_address!r}")
+    if executor != "ray":
+        given = [name for name, value in (("ray_address", ray_address), ("ray_num_cpus", ray_num_cpus)) if value is not None]
+        if given:
+            raise ValueError(f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} only to executor='ray'; "
+                             f"this sweep runs with executor={executor!r}")
+    elif trials_per_device > 1 and not (isinstance(device, str) and device.startswith("cuda")):
+        raise ValueError("trials_per_device > 1 on Ray packs trials on a GPU (1/K of one per task) and needs device='cuda'; "
+                         "on CPUs each Ray task takes one CPU, so size the cluster instead")
     specs = list(specs)
     if not all(isinstance(s, TrialSpec) for s in specs):
         raise TypeError("specs must be TrialSpec objects (see plan_trials)")
+    _check_storable(specs)
     # Every extra the sweep will use is checked before anything is read or written, in one message.
     needs: list = [("experiments", ("torch", "tqdm"))]
     for dataset in dict.fromkeys(s.dataset for s in specs):
@@ -256,6 +335,8 @@ def run_sweep(
         result.recovered = list(store.recovered)
         if result.recovered:
             log(f"recorded {len(result.recovered)} finished trial(s) that an earlier run could not write")
+        for path, why in store.unrecovered:
+            log(f"a finished result kept in {path} could not be recorded yet ({why}); it stays there for the next run")
         done = store.finished_keys()
         pending = [s for s in specs if s.key() not in done]
         result.skipped = len(specs) - len(pending)
@@ -279,9 +360,11 @@ def run_sweep(
                         compile=compile, progress=False, total=len(specs), already_done=len(specs), log=log, cache=cache, evals=evals, train=False,
                     ))
             else:
+                jobs = len({s.key() for s in pending} | {s.key() for s in to_evaluate})
                 report = run_local(
                     specs if not evals.empty else pending, out, run=run, data_dir=data_dir, device=device, trials_per_device=trials_per_device,
                     compile=compile, progress=progress, total=len(specs), already_done=result.skipped, log=log, cache=cache, evals=evals,
+                    jobs=jobs,
                 )
         finally:
             try:
@@ -289,6 +372,14 @@ def run_sweep(
             except Exception:  # noqa: BLE001 - an unwritable store at the very end: leases go stale on their own
                 pass
     result.ran = len(report.ran)
+    result.ran_keys = list(report.ran)
+    result.taken = list(report.taken)
+    try:
+        with ResultStore(out, readonly=True) as final:
+            stored = final.finished_keys()
+        result.missing = [s.key() for s in specs if s.key() not in stored]
+    except Exception:  # noqa: BLE001 - the database cannot be read now: say nothing rather than guess
+        result.missing = []
     result.evaluated = len(report.evaluated)
     result.failed = list(report.failed)
     result.pending = list(report.pending)

@@ -11,6 +11,7 @@ import io
 import os
 import socket
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,9 @@ from ..errors import DataError
 from .fingerprint import array_sha256, code_fingerprint, device_name, recipe_json
 from .runners import Prepared, TrainOptions, runner_for
 from .spec import TrialSpec
-from .store import COLUMNS
+from .store import COLUMNS, write_new_file
 
-__all__ = ["load_trial_data", "parse_image_size", "source_sha256", "check_source", "run_trial", "save_weights", "load_weights", "MODELS_DIR", "DataCache"]
+__all__ = ["load_trial_data", "parse_image_size", "source_sha256", "check_source", "run_trial", "save_weights", "weights_payload", "load_weights", "MODELS_DIR", "DataCache"]
 
 #: Folder of the output folder where each trial's final weights are kept.
 MODELS_DIR = "models"
@@ -121,8 +122,8 @@ def run_trial(spec: TrialSpec, dataset: Any, options: TrainOptions, *, prepared:
     """Compress (unless ``prepared`` is given), train and evaluate one trial; return its record.
 
     The record has the columns of :data:`helmholtz.experiments.store.COLUMNS`
-    and, under ``"state"``, the final weights (removed by :func:`save_weights`
-    before storing). Nothing is written anywhere.
+    and, under ``"state"``, the final weights (taken out by :func:`weights_payload`
+    or :func:`save_weights` before storing). Nothing is written anywhere.
     """
     runner = runner_for(spec.dataset)
     t0 = time.perf_counter()
@@ -153,35 +154,57 @@ def run_trial(spec: TrialSpec, dataset: Any, options: TrainOptions, *, prepared:
     return record
 
 
-def _weights_name(key: str) -> str:
-    return f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.pt"
+def _weights_name(key: str, token: str | None = None) -> str:
+    """``<sha-256 of the key, 24 hex>-<token>.pt``: one trial's prefix, and a name no other writer uses."""
+    return f"{hashlib.sha256(key.encode('utf-8', 'surrogateescape')).hexdigest()[:24]}-{token or uuid.uuid4().hex[:12]}.pt"
 
 
-def save_weights(out: str | os.PathLike, record: dict) -> dict:
-    """Move ``record["state"]`` into ``OUT/models/<hash>.pt`` (written atomically); set ``weights`` and ``weights_sha256``.
+def weights_payload(record: dict) -> dict[str, bytes]:
+    """Take ``record["state"]`` out as the bytes of a weights file under a new name; returns ``{"weights": bytes}``.
 
-    The file is read back by :func:`load_weights` with ``weights_only=True``,
-    which never runs code from the file.
+    Sets ``record["weights"]`` to ``models/<key hash>-<token>.pt`` (a name no
+    other writer uses, so a late finisher never replaces a stored trial's
+    file) and ``record["weights_sha256"]``. Nothing is written: pass the
+    result as ``files`` to :meth:`ResultStore.add_or_keep`, which writes the
+    file and the row together, or use :func:`save_weights`. Returns ``{}``
+    when the record holds no weights.
     """
     import torch
 
     state = record.pop("state", None)
     if state is None:
-        return record
-    folder = Path(out) / MODELS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
+        return {}
     buf = io.BytesIO()
     torch.save(state, buf)
     data = buf.getvalue()
-    path = folder / _weights_name(record["key"])
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    record["weights"] = f"{MODELS_DIR}/{path.name}"
+    record["weights"] = f"{MODELS_DIR}/{_weights_name(record['key'])}"
     record["weights_sha256"] = hashlib.sha256(data).hexdigest()
+    return {"weights": data}
+
+
+def save_weights(out: str | os.PathLike, record: dict) -> dict:
+    """Move ``record["state"]`` into a new file ``OUT/models/<key hash>-<token>.pt``; set ``weights`` and ``weights_sha256``.
+
+    The file is written under a name of its own, never over an existing
+    file, and no temporary file is left behind if the write fails. It is read
+    back by :func:`load_weights` with ``weights_only=True``, which never runs
+    code from the file. (The sweep's workers write weights through
+    :meth:`ResultStore.add_or_keep` instead, which also keeps them when the
+    output folder cannot be written.)
+
+    Raises
+    ------
+    OSError
+        If the file cannot be written (the record then has no weights columns set).
+    """
+    files = weights_payload(record)
+    if not files:
+        return record
+    try:
+        write_new_file(Path(out) / record["weights"], files["weights"])
+    except BaseException:
+        record["weights"] = record["weights_sha256"] = None
+        raise
     return record
 
 
