@@ -294,6 +294,21 @@ def test_bench_plumbing_on_the_host_writes_every_kind_of_row(host_cuda, monkeypa
     assert doc["complete"] is True
 
 
+@pytest.mark.parametrize("subsampling", ["4:2:0", "4:2:2", "4:4:4"])
+def test_the_bench_reads_the_subsampling_a_peer_wrote(subsampling):
+    import io
+
+    import bench_cuda
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((16, 24, 3), np.uint8)).save(buf, "JPEG", quality=75, subsampling=subsampling)
+    assert bench_cuda.jpeg_subsampling(buf.getvalue()) == subsampling
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((16, 24), np.uint8)).save(buf, "JPEG", quality=75)
+    assert bench_cuda.jpeg_subsampling(buf.getvalue()) == "gray"
+
+
 def test_bench_skips_what_its_budget_leaves_no_time_for(host_cuda, monkeypatch, tmp_path, tiny_cifar):
     import bench_cuda
 
@@ -336,6 +351,8 @@ def test_compile_and_large_sections_on_the_host(host_cuda, monkeypatch, tmp_path
     assert verdict == {"status": "ok", "reason": None}
     assert figs["cifar_small"]["equal_uint8"] and figs["cifar_small"]["equal_float32"] and figs["cifar_small"]["equal_bits"]
     assert figs["odd_small"]["equal_uint8"] and figs["odd_small"]["bytes_in"] == 3 * 40 * 24 * 3
+    chunked = gpu_check.structured_images(host_cuda, 10, 8, 8, seed=1, chunk_bytes=3 * 8 * 8 * 3 * 4)  # four chunks
+    assert chunked.shape == (10, 8, 8, 3) and chunked.dtype == host_cuda.uint8 and len(chunked.unique()) > 50
 
 
 def test_the_tests_section_fails_when_the_cuda_tests_skip(capsys):

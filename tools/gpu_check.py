@@ -476,15 +476,23 @@ def section_graphs(out: Path) -> int:
     return 0
 
 
-def structured_images(torch, n, h, w, seed):
-    """Images made on the device: gradients, edges and noise (JPEG-like statistics, cheap to make)."""
+def structured_images(torch, n, h, w, seed, chunk_bytes=1 << 30):
+    """Images made on the device: gradients, edges and noise (JPEG-like statistics, cheap to make).
+
+    Made in chunks of about ``chunk_bytes`` so that the int32 temporaries stay small beside the batch.
+    """
     g = torch.Generator(device=DEVICE).manual_seed(seed)
-    yy = torch.arange(h, device=DEVICE).view(1, h, 1, 1)
-    xx = torch.arange(w, device=DEVICE).view(1, 1, w, 1)
-    a = torch.randint(1, 9, (n, 1, 1, 3), device=DEVICE, generator=g)
-    b = torch.randint(0, 9, (n, 1, 1, 3), device=DEVICE, generator=g)
-    noise = torch.randint(0, 64, (n, h, w, 3), device=DEVICE, generator=g, dtype=torch.int32)
-    return ((yy * a + xx * b + noise + (xx // 7 % 2) * 60) % 256).to(torch.uint8)
+    out = torch.empty((n, h, w, 3), dtype=torch.uint8, device=DEVICE)
+    yy = torch.arange(h, device=DEVICE, dtype=torch.int32).view(1, h, 1, 1)
+    xx = torch.arange(w, device=DEVICE, dtype=torch.int32).view(1, 1, w, 1)
+    step = max(1, chunk_bytes // (h * w * 3 * 4))
+    for start in range(0, n, step):
+        m = min(step, n - start)
+        a = torch.randint(1, 9, (m, 1, 1, 3), device=DEVICE, generator=g, dtype=torch.int32)
+        b = torch.randint(0, 9, (m, 1, 1, 3), device=DEVICE, generator=g, dtype=torch.int32)
+        noise = torch.randint(0, 64, (m, h, w, 3), device=DEVICE, generator=g, dtype=torch.int32)
+        out[start:start + m] = ((yy * a + xx * b + noise + (xx // 7 % 2) * 60) % 256).to(torch.uint8)
+    return out
 
 
 def section_large(out: Path) -> int:
@@ -780,6 +788,8 @@ def main(argv=None) -> int:
     if dry:
         meta["note"] = "DRY RUN: every section is a mock process; no figure here was measured"
         print("gpu_check: DRY RUN (HELMHOLTZ_GPU_CHECK_DRY=1): sections are mock processes, figures are not measurements", flush=True)
+    if "bench" in names:
+        (out / "bench.json").unlink(missing_ok=True)  # this run's rows only
     window = gw.Window(out, "gpu_check", args.budget_s, env, meta=meta, cwd=ROOT)
     return window.run(sections)
 

@@ -179,7 +179,7 @@ class Window:
     """Runs sections in order under ``budget_s`` seconds, writing ``out/<name>.{json,jsonl,log}``."""
 
     def __init__(self, out: Path, name: str, budget_s: float, env: dict, meta: dict | None = None,
-                 cwd: Path | None = None, margin_s: float = 2.0):
+                 cwd: Path | None = None, margin_s: float = GRACE_S + 2.0):  # a kill (and its grace) still ends within the budget
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.name = name
@@ -192,6 +192,8 @@ class Window:
         self.json_path = self.out / f"{name}.json"
         self.jsonl_path = self.out / f"{name}.jsonl"
         self.log_path = self.out / f"{name}.log"
+        for path in (self.jsonl_path, self.log_path):  # this window's own files: a second run into ``out`` starts them anew
+            path.unlink(missing_ok=True)
         self.summary = {"tool": name, "started": time.strftime("%Y-%m-%d %H:%M:%S"), "budget_s": self.budget_s,
                         **(meta or {}), "plan": [], "sections": {}, "elapsed_s": 0.0, "finished": False,
                         "stopped": None, "failed": []}
