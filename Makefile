@@ -113,9 +113,12 @@ cuda-check: install
 	PYTHON=$(abspath $(PY)) bash tools/check_cuda_compile.sh
 	$(PY) -m pytest -q tests/test_cuda_budget.py tests/test_cuda_emulation.py -k "budget or local_memory or bank or barrier"
 
-# What tools/gpu_check.sh carries to a device machine: the CIFAR-10 subset and the peers' wheels.
+# What the GPU window's two commands (tools/gpu_check.sh, tools/gpu_science.sh) carry to a device machine, all
+# git-ignored: the peers' wheels (.whl/), the C extension built for the device's Python 3.12 and the CIFAR-10
+# subset sized to what is left of the 64 MiB that travels (gpu-data/). See tools/README-gpu-check.md.
 gpu-check-prep: install
-	bash tools/fetch_gpu_wheels.sh
+	$(PY) tools/fetch_gpu_wheels.py
+	$(PY) tools/build_prebuilt.py
 	$(PY) tools/pack_gpu_data.py
 
 clean:

@@ -19,19 +19,44 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ptxas_budget  # noqa: E402
 
 
-def find_nvrtc():
+def nvrtc_candidates() -> list[str]:
+    """libnvrtc files: pip wheels on sys.path first (nvidia/cu13/lib, nvidia/cuda_nvrtc/lib), then CUDA toolkits."""
     candidates = []
     for base in sys.path:
-        candidates += glob.glob(os.path.join(base, "nvidia", "*", "lib", "libnvrtc.so*"))
-        candidates += glob.glob(os.path.join(base, "nvidia", "cuda_nvrtc", "lib", "libnvrtc.so*"))
-    candidates += glob.glob("/usr/local/cuda*/lib64/libnvrtc.so*")
-    candidates = [c for c in candidates if "builtins" not in c and "alt" not in c]
-    for c in candidates + ["libnvrtc.so"]:
+        candidates += sorted(glob.glob(os.path.join(base, "nvidia", "*", "lib", "libnvrtc.so*")))
+    candidates += sorted(glob.glob("/usr/local/cuda*/lib64/libnvrtc.so*"))
+    return [c for c in dict.fromkeys(candidates) if "builtins" not in os.path.basename(c) and ".alt." not in os.path.basename(c)]
+
+
+def builtins_beside(lib_path: str) -> str | None:
+    """The libnvrtc-builtins of the same folder (the newest, not the .alt variant), or None."""
+    found = [p for p in glob.glob(os.path.join(os.path.dirname(lib_path), "libnvrtc-builtins.so*")) if ".alt." not in p]
+    return sorted(found, key=len)[-1] if found else None
+
+
+def find_nvrtc():
+    """(libnvrtc, its path, the builtins preloaded for it), or (None, None, None).
+
+    libnvrtc opens libnvrtc-builtins.so.<major.minor> by name when it compiles.
+    A pip wheel's lib folder is not on the loader's path, and some wheels
+    (nvidia-cuda-nvrtc 13.0) carry no RPATH to find it beside themselves, so
+    the builtins of the same folder are loaded first, globally: the loader then
+    finds them by that name.
+    """
+    for path in nvrtc_candidates() + ["libnvrtc.so"]:
+        builtins = builtins_beside(path) if os.path.sep in path else None
         try:
-            return ctypes.CDLL(c)
+            if builtins:
+                ctypes.CDLL(builtins, mode=ctypes.RTLD_GLOBAL)
+            return ctypes.CDLL(path), path, builtins
         except OSError:
             continue
-    return None
+    return None, None, None
+
+
+def nvrtc_version(lib) -> str:
+    major, minor = ctypes.c_int(), ctypes.c_int()
+    return f"{major.value}.{minor.value}" if lib.nvrtcVersion(ctypes.byref(major), ctypes.byref(minor)) == 0 else "?"
 
 
 def compile_nvrtc(lib, source: str, arch: str, name: str = "hz_kernels.cu", verbose: bool = False):
@@ -53,10 +78,11 @@ def compile_nvrtc(lib, source: str, arch: str, name: str = "hz_kernels.cu", verb
 
 
 def main(argv):
-    lib = find_nvrtc()
+    lib, path, builtins = find_nvrtc()
     if lib is None:
         print("nvrtc_check: libnvrtc not found (pip install nvidia-cuda-nvrtc); skipped")
         return 0
+    print(f"nvrtc_check: NVRTC {nvrtc_version(lib)} from {path}; builtins: {builtins or 'found by the loader'}")
     archs = argv or ["sm_80", "sm_90", "compute_80", "compute_90"]
     source = (CSRC / "hz_kernels.cu").read_text()
     budget = {f"sm_{a}" for a in os.environ.get("BUDGET_ARCHS", "90").split()}

@@ -57,7 +57,8 @@ def torch_device(device: Any, name: str = "device") -> Any:
     return dev
 
 
-def compress_many(images: Any, qualities: Sequence[int], *, device: str = "cpu", subsampling: str = "4:2:0") -> Any:
+def compress_many(images: Any, qualities: Sequence[int], *, device: str = "cpu", subsampling: str = "4:2:0",
+                  fallback: bool = True) -> Any:
     """Compress a uint8 NHWC batch at several qualities with one forward transform, on ``device``.
 
     Parameters
@@ -67,8 +68,12 @@ def compress_many(images: Any, qualities: Sequence[int], *, device: str = "cpu",
     qualities : sequence of int
         Qualities 1..100.
     device : str
-        ``"cpu"`` or a CUDA device; for CUDA the codec runs there (falling
-        back to the host with a warning when the cuda backend is missing).
+        ``"cpu"`` or a CUDA device; for CUDA the codec runs there.
+    fallback : bool
+        What happens when ``device`` is CUDA but helmholtz's cuda JPEG backend
+        cannot run (CuPy missing, say): True compresses on the host instead
+        (the same integers, slower) with a ``RuntimeWarning`` that says why;
+        False raises :class:`~helmholtz.errors.BackendUnavailable`.
 
     Returns
     -------
@@ -80,14 +85,20 @@ def compress_many(images: Any, qualities: Sequence[int], *, device: str = "cpu",
     x = torch.as_tensor(images)
     if x.dtype != torch.uint8 or x.ndim != 4:
         raise TypeError(f"images must be uint8 (N, H, W, C); got {x.dtype} {tuple(x.shape)}")
+    if not isinstance(fallback, bool):
+        raise TypeError(f"fallback must be True or False; got {fallback!r}")
     qs = [int(q) for q in qualities]
     dev = torch_device(device)
     if dev.type == "cuda":
         x = x.to(dev)
         try:
             return jpeg.roundtrip_many(x, qs, subsampling=subsampling, backend="cuda")
-        except BackendUnavailable:
-            warnings.warn("helmholtz: the cuda JPEG backend is unavailable; compressing on the host", RuntimeWarning, stacklevel=2)
+        except BackendUnavailable as exc:
+            if not fallback:
+                raise BackendUnavailable(f"compress_many(device={device!r}, fallback=False): {exc}") from None
+            warnings.warn(f"helmholtz: compress_many(device={device!r}) is compressing on the host, not on the GPU: the cuda "
+                          f"JPEG backend is unavailable ({exc}); pass fallback=False to make this an error",
+                          RuntimeWarning, stacklevel=2)
             return jpeg.roundtrip_many(x.cpu(), qs, subsampling=subsampling).to(dev)
     return jpeg.roundtrip_many(x.cpu().contiguous(), qs, subsampling=subsampling)
 
