@@ -138,7 +138,7 @@ def test_every_name_in_all_is_importable():
 
 def test_unknown_dataset():
     with pytest.raises(ValueError, match="dataset must be one of"):
-        data.load_dataset("imagenet", ".")
+        data.load_dataset("imagenet1k", ".")
 
 
 def test_real_cifar10(data_dir):

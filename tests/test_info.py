@@ -173,7 +173,7 @@ def test_cli_errors(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="limit"):
         info_cli.load_images("cifar10", tmp_path, limit=0)
     with pytest.raises(ValueError, match="dataset"):
-        info_cli.load_images("imagenet", tmp_path)
+        info_cli.load_images("imagenet1k", tmp_path)
 
 
 def test_cifar10_q20_is_near_one_bit_per_pixel():

@@ -39,14 +39,14 @@ def open_dataset(name_or_path: str | os.PathLike, data_dir: Any = None, *, size:
             kwargs["size"] = size
         kwargs["fit"] = fit or "crop"
     if skip_bad:
-        if not spec.streams:
+        if not (spec.streams or spec.opener is not None):
             raise ValueError(f"skip_bad applies to data sets read file by file; {name} is read whole")
         kwargs["skip_bad"] = True
     if download:
         if not spec.downloadable:
             raise ValueError(f"download works for data sets with a checksummed download; not {name}")
         kwargs["download"] = True
-    ds = spec.loader(data_dir, **kwargs)
+    ds = (spec.opener or spec.loader)(data_dir, **kwargs)
     if not hasattr(ds, "reader"):
         raise DataError(f"dataset {name!r}: its loader returned {type(ds).__name__}, which has no readers")
     return ds

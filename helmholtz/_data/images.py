@@ -720,6 +720,17 @@ def load_image_folder(
         raise TypeError(f"seed must be an int; got {type(seed).__name__}")
     size = _check_size_option(size, fit)
     path = resolve_data_dir(root)
+    classes, train_files, test_files = folder_splits(path, test_fraction, seed)
+    _check_folder_memory(train_files + test_files, size, path)
+    x_tr, y_tr = _read_split(train_files, size, fit)
+    x_te, y_te = _read_split(test_files, size, fit)
+    both = _as_channels_last(x_tr + x_te)
+    x_tr, x_te = both[: len(x_tr)], both[len(x_tr) :]
+    return Dataset(x_tr, np.asarray(y_tr, dtype=np.int64), x_te, np.asarray(y_te, dtype=np.int64), path.name, tuple(classes), str(path))
+
+
+def folder_splits(path: Path, test_fraction: float = 0.2, seed: int = 0) -> tuple[list[str], list[tuple[Path, int]], list[tuple[Path, int]]]:
+    """The classes and the ``(file, label)`` lists of train and test of an image folder (see :func:`load_image_folder`'s Notes)."""
     train_dir, test_dir = path / "train", path / "test"
     if train_dir.is_dir() != test_dir.is_dir():
         have, lack = ("train", "test") if train_dir.is_dir() else ("test", "train")
@@ -740,37 +751,70 @@ def load_image_folder(
             )
         _require_images(train_dir, classes)
         train_files, test_files = _split_files(train_dir, classes), _split_files(test_dir, classes)
-        _check_folder_memory(train_files + test_files, size, path)
-        x_tr, y_tr = _read_split(train_files, size, fit)
-        x_te, y_te = _read_split(test_files, size, fit)
-        if not x_te:
+        if not test_files:
             raise DataError(f"folder: no test images under {str(test_dir)!r}; the test set would be empty")
-    else:
-        classes = _class_folders(path)
-        if not classes:
-            raise DataError(f"folder: no class subfolders in {str(path)!r}; expected <class>/<images> or train/ and test/")
-        _require_images(path, classes)
-        files = _split_files(path, classes)
-        _check_folder_memory(files, size, path)
-        images, labels = _read_split(files, size, fit)
-        y = np.asarray(labels, dtype=np.int64)
-        rng = np.random.default_rng(seed)
-        test_mask = np.zeros(len(y), bool)
-        for c in np.unique(y):
-            idx = np.flatnonzero(y == c)
-            k = min(max(1, int(round(test_fraction * len(idx)))), len(idx) - 1)
-            test_mask[rng.permutation(idx)[:k]] = True
-        if not test_mask.any():
-            raise DataError(
-                f"folder: every class in {str(path)!r} has one image, so the automatic split leaves the test set empty; "
-                "add images, or give train/ and test/ subfolders"
-            )
-        x_tr = [im for im, t in zip(images, test_mask) if not t]
-        x_te = [im for im, t in zip(images, test_mask) if t]
-        y_tr, y_te = y[~test_mask], y[test_mask]
-    both = _as_channels_last(x_tr + x_te)
-    x_tr, x_te = both[: len(x_tr)], both[len(x_tr) :]
-    return Dataset(x_tr, np.asarray(y_tr, dtype=np.int64), x_te, np.asarray(y_te, dtype=np.int64), path.name, tuple(classes), str(path))
+        return classes, train_files, test_files
+    classes = _class_folders(path)
+    if not classes:
+        raise DataError(f"folder: no class subfolders in {str(path)!r}; expected <class>/<images> or train/ and test/")
+    _require_images(path, classes)
+    files = _split_files(path, classes)
+    y = np.asarray([label for _, label in files], dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    test_mask = np.zeros(len(y), bool)
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        k = min(max(1, int(round(test_fraction * len(idx)))), len(idx) - 1)
+        test_mask[rng.permutation(idx)[:k]] = True
+    if not test_mask.any():
+        raise DataError(
+            f"folder: every class in {str(path)!r} has one image, so the automatic split leaves the test set empty; "
+            "add images, or give train/ and test/ subfolders"
+        )
+    return classes, [f for f, t in zip(files, test_mask) if not t], [f for f, t in zip(files, test_mask) if t]
+
+
+def open_image_folder(root: Any = None, *, test_fraction: Any = 0.2, seed: Any = 0, size: Any = None, fit: str = "crop",
+                      skip_bad: Any = False, exact: Any = False) -> Any:
+    """An image folder as train and test readers of its files, decoded on access (nothing is decoded here).
+
+    The split, classes and file order are :func:`load_image_folder`'s. The
+    images are RGB unless every file is grayscale (read from the headers),
+    as the in-memory loader widens them; ``size``/``fit`` as there.
+    """
+    from .sources import ReaderDataset, _flag
+
+    if isinstance(test_fraction, str):
+        test_fraction = float(test_fraction)
+    if isinstance(seed, str):
+        seed = int(seed)
+    if isinstance(size, str):
+        from .decode import parse_size
+
+        size = parse_size(size)
+    path = resolve_data_dir(root)
+    classes, train_files, test_files = folder_splits(path, test_fraction, seed)
+    gray = _all_grayscale([f for f, _ in train_files + test_files])
+    common = dict(name=path.name, classes=classes, source=str(path), size=check_size(size), fit=check_fit(fit), mode="L" if gray else "RGB",
+                  skip_bad=_flag(skip_bad, "skip_bad"), exact=_flag(exact, "exact"))
+    from .readers import FileReader
+
+    return ReaderDataset(FileReader([f for f, _ in train_files], [y for _, y in train_files], split="train", **common),
+                         FileReader([f for f, _ in test_files], [y for _, y in test_files], split="test", **common),
+                         name=path.name, classes=classes, source=str(path))
+
+
+def _all_grayscale(files: list[Path]) -> bool:
+    from PIL import Image
+
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                if im.mode not in ("1", "L", "LA", "La", "I;16", "I;16L", "I;16B", "I;16N", "I"):
+                    return False
+        except Exception:  # noqa: BLE001 - an unreadable file is reported when it is decoded
+            return False
+    return True
 
 
 def _require_images(root: Path, classes: list[str]) -> None:
@@ -784,6 +828,18 @@ def _require_images(root: Path, classes: list[str]) -> None:
 
 def _load_folder(data_dir: Any = None, **kwargs: Any) -> Dataset:
     return load_image_folder(data_dir, **kwargs)
+
+
+def open_folder_at(path: Any, data_dir: Any = None, **kwargs: Any) -> Any:
+    """:func:`open_image_folder` of ``path`` (a data set named by its folder)."""
+    p = Path(path).expanduser()
+    if not p.is_dir() and data_dir is not None:
+        p = Path(data_dir).expanduser() / path
+    return open_image_folder(p, **kwargs)
+
+
+def _open_folder(data_dir: Any = None, **kwargs: Any) -> Any:
+    return open_image_folder(data_dir, **kwargs)
 
 
 def load_folder_at(path: Any, data_dir: Any = None, **kwargs: Any) -> Dataset:
@@ -803,4 +859,5 @@ def load_folder_at(path: Any, data_dir: Any = None, **kwargs: Any) -> Dataset:
 # The specs helmholtz declares as entry points (group "helmholtz.datasets").
 CIFAR10 = DatasetSpec("cifar10", load_cifar10, "image", "quality", "CIFAR-10, 32x32 RGB, 10 classes", downloadable=True)
 MNIST = DatasetSpec("mnist", load_mnist, "image", "quality", "MNIST, 28x28 grayscale, 10 classes", downloadable=True)
-FOLDER = DatasetSpec("folder", _load_folder, "image", "quality", "a folder of images, one subfolder per class (--data-dir)", resizable=True)
+FOLDER = DatasetSpec("folder", _load_folder, "image", "quality", "a folder of images, one subfolder per class (--data-dir)", resizable=True,
+                     opener=_open_folder)

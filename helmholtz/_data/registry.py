@@ -64,6 +64,10 @@ class DatasetSpec:
     streams : bool
         Whether the loader returns readers that read images on access
         (files, batches, a prepared set) rather than a data set held in memory.
+    opener : callable, optional
+        ``opener(data_dir, **kwargs)``: the same data set as readers of its
+        files, for :func:`helmholtz.data.open`, ``helmholtz info`` and
+        ``helmholtz prepare`` (default: ``loader``).
     """
 
     name: str
@@ -75,6 +79,7 @@ class DatasetSpec:
     resizable: bool = False
     extra: dict = field(default_factory=dict)
     streams: bool = False
+    opener: Callable[..., Any] | None = None
 
 
 #: name -> "module:attr" of a DatasetSpec.
@@ -122,7 +127,8 @@ def get_spec(name: Any) -> DatasetSpec:
         if not isinstance(spec, DatasetSpec):
             raise TypeError(f"dataset {base!r} is registered as {DATASETS.target(base)!r}, which is not a DatasetSpec")
     if options:
-        spec = replace(spec, name=name, loader=functools.partial(_with_options, spec.loader, options))
+        spec = replace(spec, name=name, loader=functools.partial(_with_options, spec.loader, options),
+                       opener=None if spec.opener is None else functools.partial(_with_options, spec.opener, options))
     return spec
 
 
@@ -174,8 +180,9 @@ def _located_spec(base: str) -> DatasetSpec | None:
         "folder": ("helmholtz._data.images:load_folder_at", "a folder of images, one subfolder per class", True, False),
     }
     target, description, resizable, streams = targets[kind]
+    opener = _bind("helmholtz._data.images:open_folder_at", where) if kind == "folder" else None
     return DatasetSpec(base, _bind(target, where), "image", "quality", description, resizable=resizable, streams=streams,
-                       extra={"kind": kind, "path": where})
+                       extra={"kind": kind, "path": where}, opener=opener)
 
 
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, **kwargs: Any) -> Any:

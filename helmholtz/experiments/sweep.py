@@ -31,7 +31,7 @@ from .spec import TrialSpec
 from .evaluate import EvalPlan, check_attack_subset, requests_for
 from .local import WorkerReport, run_local
 from .store import ResultStore, db_path
-from .trial import DataCache, check_source, load_trial_data, parse_image_size
+from .trial import DataCache, check_source, load_trial_data, parse_image_size_fit
 
 __all__ = ["DEFAULT_QUALITIES", "EXECUTORS", "EvalPlan", "SweepResult", "plan_trials", "run_sweep", "check_device"]
 
@@ -73,10 +73,10 @@ def plan_trials(
     train_subset = _positive_int(train_subset, "train_subset", allow_none=True)
     test_subset = _positive_int(test_subset, "test_subset", allow_none=True)
     if image_size is not None:
-        h, w = parse_image_size(image_size)
+        (h, w), fit = parse_image_size_fit(image_size)
         if not get_spec(dataset).resizable:
-            raise ValueError(f"--image-size applies to image folders (folder); {dataset} has one size already")
-        image_size = f"{h}x{w}"
+            raise ValueError(f"--image-size applies to image folders and photo data sets (folder, imagenet, ...); {dataset} has one size already")
+        image_size = f"{h}x{w}" + ("" if fit == "crop" else f":{fit}")
     if not models or not levels or not seeds:
         raise ValueError("models, qualities (or bitrates) and seeds must each be non-empty")
     canon_models = list(dict.fromkeys(runner.check_model(m) for m in models))
