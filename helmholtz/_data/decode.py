@@ -161,8 +161,8 @@ def _fit_image(im: Any, size: tuple[int, int], fit: str) -> Any:
         return im.resize((tw, th), bicubic)
     if fit == "crop":
         s = max(th / h, tw / w)
-        bw, bh = tw / s, th / s
-        left, top = (w - bw) / 2, (h - bh) / 2
+        bw, bh = min(w, tw / s), min(h, th / s)
+        left, top = max(0.0, (w - bw) / 2), max(0.0, (h - bh) / 2)
         return im.resize((tw, th), bicubic, box=(left, top, left + bw, top + bh))
     s = min(th / h, tw / w)
     nw, nh = min(tw, max(1, round(w * s))), min(th, max(1, round(h * s)))

@@ -81,10 +81,19 @@ def read_manifest(root: Path) -> dict:
     return manifest
 
 
+def read_npy_header(fp: Any) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """``(shape, fortran_order, dtype)`` of the ``.npy`` stream ``fp``, left at the start of its data."""
+    version = np.lib.format.read_magic(fp)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(fp)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(fp)
+    raise ValueError(f".npy format version {version} is not one of (1, 0), (2, 0)")
+
+
 def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
     with open(path, "rb") as f:
-        version = np.lib.format.read_magic(f)
-        shape, fortran, dtype = np.lib.format._read_array_header(f, version)  # noqa: SLF001 - NumPy's own header reader
+        shape, fortran, dtype = read_npy_header(f)
         if fortran:
             raise DataError(f"{str(path)!r} is stored in Fortran order; expected C order")
         return tuple(shape), np.dtype(dtype), f.tell()
@@ -554,19 +563,17 @@ def _shard_stream(reader: Reader, todo: Sequence[int], shard_size: int, size, fi
     else:
         _init_worker(reader, size, fit, mode)
         results = map(_fitted_images, tasks)
+    last = np.append(owner[1:] != owner[:-1], True)  # the last task of each shard: the shard is whole once it is in
     try:
-        current, parts, oks, bads = None, [], [], []
-        for task, k, (images, ok, bad) in zip(tasks, owner, results):
-            if current is not None and k != current:
-                yield _finish(current, reader, parts, oks, bads, shard_size)
-                parts, oks, bads = [], [], []
-            current = k
+        parts, oks, bads = [], [], []
+        for task, k, is_last, (images, ok, bad) in zip(tasks, owner, last, results):
             parts.append((task, images))
             oks.append(ok)
             bads += bad
             bar.update(len(task))
-        if current is not None:
-            yield _finish(current, reader, parts, oks, bads, shard_size)
+            if is_last:
+                yield _finish(int(k), reader, parts, oks, bads, shard_size)
+                parts, oks, bads = [], [], []
     finally:
         if pool is not None:
             pool.terminate()

@@ -615,9 +615,10 @@ def _npz_member(path: Path, key: str, what: str, mmap: bool = False) -> np.ndarr
         with zipfile.ZipFile(path) as zf:
             info = zf.getinfo(f"{key}.npy")
             if mmap and info.compress_type == zipfile.ZIP_STORED:
+                from .prepared import read_npy_header
+
                 with zf.open(info) as fp:
-                    version = np.lib.format.read_magic(fp)
-                    shape, fortran, dtype = np.lib.format._read_array_header(fp, version)  # noqa: SLF001
+                    shape, fortran, dtype = read_npy_header(fp)
                     header = fp.tell()
                 with open(path, "rb") as raw:  # the member's data start: its local header, name and extra field
                     raw.seek(info.header_offset)
