@@ -296,7 +296,10 @@ def _wds_shards(spec: str, data_dir: Any) -> dict[str, list[str]]:
         for split, names in (("train", ("train",)), ("test", ("test", "val", "validation"))):
             for word in names:
                 urls = shardlists.expand_urls(spec.replace("{split}", word))
-                if urls and all(Path(u).is_file() for u in urls):
+                present = [u for u in urls if Path(u).is_file()]
+                if present and len(present) < len(urls):
+                    raise DataError(f"wds:{spec}: shard {next(u for u in urls if not Path(u).is_file())!r} of the {split} split is missing")
+                if present:
                     out[split] = list(urls)
                     break
     else:

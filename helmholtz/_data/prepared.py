@@ -497,6 +497,8 @@ def prepare(
     for split, reader in readers.items():
         folder = root / split
         folder.mkdir(exist_ok=True)
+        for leftover in folder.glob(".*.tmp"):  # a killed writer's half-written shard (only prepare names files so)
+            leftover.unlink(missing_ok=True)
         n = len(reader)
         shards_info: list[dict] = []
         todo: list[int] = []

@@ -255,7 +255,7 @@ def _read_mat(path: Path, what: str) -> tuple[np.ndarray, np.ndarray]:
     check_expanded_size(path.stat().st_size, path, "the file")
     try:
         mat = sio.loadmat(str(path), variable_names=["X", "y"])
-    except (ValueError, TypeError, OSError, EOFError, KeyError, IndexError, NotImplementedError, MemoryError) as exc:
+    except (ValueError, TypeError, OSError, EOFError, KeyError, IndexError, NotImplementedError, MemoryError, sio.matlab.MatReadError) as exc:
         raise DataError(f"{what}: {str(path)!r} is not a readable MATLAB v5 file, truncated or corrupt ({type(exc).__name__}: {exc})") from exc
     if "X" not in mat or "y" not in mat:
         raise DataError(f"{what}: {str(path)!r} lacks X or y; expected the cropped-digits arrays")
@@ -443,7 +443,7 @@ def _devkit_val_wnids(root: Path) -> list[str]:
         synsets = sio.loadmat(io.BytesIO(meta_raw), squeeze_me=True)["synsets"]
         ids = np.atleast_1d(synsets["ILSVRC2012_ID"]).astype(np.int64)
         wnids = [str(w) for w in np.atleast_1d(synsets["WNID"])]
-    except (ValueError, TypeError, KeyError, IndexError, OSError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, OSError, sio.matlab.MatReadError) as exc:
         raise DataError(f"imagenet: the devkit's meta.mat is not readable or lacks synsets ILSVRC2012_ID/WNID ({type(exc).__name__}: {exc})") from exc
     by_id = dict(zip(ids.tolist(), wnids))
     out = []
