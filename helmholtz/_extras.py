@@ -29,6 +29,7 @@ EXTRA_OF: dict[str, str] = {
     "cupy": "cuda",
     "datasets": "hf",
     "webdataset": "wds",
+    "simplejpeg": "data",
 }
 
 #: extra -> the top-level modules it installs (tests/test_packaging.py holds this to pyproject.toml).
@@ -38,7 +39,7 @@ MODULES_OF: dict[str, tuple[str, ...]] = {
     "experiments": ("torch", "pandas", "matplotlib", "tqdm", "PIL"),
     "ray": ("ray", "torch", "pandas", "matplotlib", "tqdm", "PIL"),
     "audio": ("lameenc", "miniaudio", "scipy"),
-    "data": ("PIL", "scipy", "tqdm"),
+    "data": ("PIL", "simplejpeg", "scipy", "tqdm"),
     "hf": ("datasets", "PIL"),
     "wds": ("webdataset", "PIL"),
     "cuda": ("cupy",),

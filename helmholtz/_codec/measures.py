@@ -97,7 +97,7 @@ def shannon_entropy(values: Any, axis: int = -1) -> np.ndarray:
             p = counts / m
             out[i] = -(p * np.log2(p)).sum()
         return out.reshape(shape) + 0.0
-    chunk = max(1, (1 << 22) // max(k, m))
+    chunk = max(1, (1 << 20) // max(k, m))  # rows per bincount: its tables stay near 8 MB
     for s in range(0, rows.shape[0], chunk):
         r = rows[s : s + chunk].astype(np.int64) - lo
         n = r.shape[0]

@@ -32,12 +32,16 @@ Size (``size=(H, W)`` with ``fit``)
         Bicubic resample to exactly ``H x W``: the aspect ratio is not kept.
         It is never the default.
 
-    A JPEG brought to a smaller size is decoded at the smallest of
-    libjpeg-turbo's DCT scales (1/2, 1/4, 1/8) that is still at least as large
-    as the scaled image (Pillow's ``draft``), as ``Image.thumbnail`` does;
-    this is several times faster than a full decode and changes the pixels
-    of the result only as much as a different resampling filter would.
-    ``exact=True`` decodes at full size first.
+    A JPEG brought to a size is decoded at the smallest of libjpeg-turbo's
+    DCT scales (1/2, 1/4, 1/8) that is still at least as large as the scaled
+    image, as ``Image.thumbnail`` does; this is several times faster than a
+    full decode and changes the pixels of the result only as much as a
+    different resampling filter would. The decoder is simplejpeg (libjpeg-
+    turbo, accurate integer IDCT, fancy upsampling) where it is installed
+    (it is part of the ``data`` extra), else Pillow's ``draft`` mode; CMYK and
+    YCCK JPEGs always go through Pillow, for its CMYK rule. :func:`decoder`
+    names the one in use, and ``helmholtz prepare`` records it in its
+    manifest. ``exact=True`` decodes at full size with Pillow first.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ from .._extras import require
 from ..errors import DataError
 from .safety import MAX_IMAGE_PIXELS_ENV, max_image_pixels
 
-__all__ = ["FITS", "MODES", "decode_image", "fit_array", "check_size", "check_fit", "parse_size", "image_size_of", "IMAGE_ERRORS"]
+__all__ = ["FITS", "MODES", "decoder", "decode_image", "fit_array", "check_size", "check_fit", "parse_size", "image_size_of", "IMAGE_ERRORS"]
 
 #: How ``size=(H, W)`` is reached (see the module docstring); ``"crop"`` is the default.
 FITS = ("crop", "pad", "stretch")
@@ -135,6 +139,54 @@ def _to_uint8(im: Any, mode: str | None) -> np.ndarray:
     if mode is None and im.mode in _GRAY_MODES:
         return np.asarray(im.convert("L"))
     return np.asarray(im.convert("RGB"))
+
+
+def _simplejpeg() -> Any:
+    try:
+        import simplejpeg
+    except ImportError:
+        return None
+    return simplejpeg
+
+
+def decoder() -> str:
+    """The library that decodes JPEGs brought to a size: ``"simplejpeg X"`` where installed, else ``"pillow X"``."""
+    sj = _simplejpeg()
+    if sj is not None:
+        return f"simplejpeg {getattr(sj, '__version__', '?')}"
+    import PIL
+
+    return f"pillow {PIL.__version__}"
+
+
+def _scaled_jpeg(data: bytes, size: tuple[int, int], fit: str, mode: str | None, where: str) -> np.ndarray | None:
+    """A JPEG decoded at a DCT scale by simplejpeg and fitted; None when simplejpeg is absent or the file needs Pillow."""
+    sj = _simplejpeg()
+    if sj is None or data[:3] != b"\xff\xd8\xff":
+        return None
+    try:
+        height, width, colorspace, _ = sj.decode_jpeg_header(data)
+    except ValueError:
+        return None  # let Pillow read it and report what is wrong
+    if colorspace not in ("RGB", "YCbCr", "Gray", "GRAY"):
+        return None
+    limit = max_image_pixels()
+    if width * height > limit:
+        raise DataError(
+            f"{where} is {width}x{height} = {width * height:,} pixels, over the limit of {limit:,} "
+            f"(a decompression bomb, or set {MAX_IMAGE_PIXELS_ENV} higher if the image is genuine)"
+        )
+    gray = colorspace in ("Gray", "GRAY")
+    out_gray = mode == "L" or (mode is None and gray)
+    rw, rh = _draft_request(width, height, size, fit)
+    try:
+        arr = sj.decode_jpeg(data, colorspace="GRAY" if out_gray else "RGB", min_width=rw, min_height=rh)
+    except ValueError as exc:
+        raise DataError(f"{where} is not a readable image, or it is truncated (ValueError: {exc})") from exc
+    from PIL import Image
+
+    im = Image.fromarray(arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
+    return np.asarray(_fit_image(im, size, fit))
 
 
 def _draft_request(w: int, h: int, size: tuple[int, int], fit: str) -> tuple[int, int]:
@@ -218,6 +270,15 @@ def decode_image(
     if where is None:
         where = repr(str(source)) if not isinstance(source, (bytes, bytearray, memoryview)) else "an image"
     limit = max_image_pixels()
+    if size is not None and not exact and _simplejpeg() is not None:
+        try:
+            data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else Path(source).read_bytes()
+        except OSError as exc:
+            raise DataError(f"{where} cannot be read ({exc.strerror or exc})") from exc
+        arr = _scaled_jpeg(data, size, fit, mode, where)
+        if arr is not None:
+            return np.repeat(arr[..., None], 3, axis=2) if (mode == "RGB" and arr.ndim == 2) else arr
+        source = data
     fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else Path(source)
     try:
         with warnings.catch_warnings():

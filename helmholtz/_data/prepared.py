@@ -39,7 +39,7 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import DataError
-from .decode import check_fit, check_size, decode_image, fit_array
+from .decode import check_fit, check_size, decode_image, decoder, fit_array
 from .readers import FileReader, Reader
 
 __all__ = ["MANIFEST", "FORMAT", "PreparedReader", "PreparedDataset", "prepare", "is_prepared", "read_manifest", "PrepareResult"]
@@ -463,7 +463,9 @@ def prepare(
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     first = next(iter(readers.values()))
     classes = list(first.classes)
-    options = {"size": list(size), "fit": fit, "mode": mode, "shard_size": int(shard_size), "exact": bool(getattr(first, "exact", False))}
+    exact = bool(getattr(first, "exact", False))
+    options = {"size": list(size), "fit": fit, "mode": mode, "shard_size": int(shard_size), "exact": exact,
+               "decoder": "pillow (full size)" if exact else decoder()}
     if source_fingerprint is None:
         source_fingerprint = hashlib.sha256("|".join(f"{s}:{r.fingerprint()}" for s, r in sorted(readers.items())).encode()).hexdigest()
     plan = {s: {"images": len(r), "shards": -(-len(r) // int(shard_size))} for s, r in readers.items()}

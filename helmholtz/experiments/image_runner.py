@@ -8,7 +8,7 @@ compressed training set, with the recipe's augmentation done on the device,
 testing on the compressed test set after every epoch.
 
 Preparation streams: each split is read through its reader in chunks of
-about 64 MiB, each chunk compressed and counted, and written into one
+about 16 MiB, each chunk compressed and counted, and written into one
 destination: a tensor on a CUDA device; on the CPU, memory for a data set
 that is held in memory anyway, else a deleted temporary file in ``$TMPDIR``
 (``HELMHOLTZ_CACHE_DIR`` overrides) mapped back as the tensor, so that the
@@ -52,7 +52,7 @@ def check_quality(q: Any) -> int:
 
 
 #: Bytes of pixels compressed per codec call when a split is prepared.
-CHUNK_BYTES = 64 << 20
+CHUNK_BYTES = 16 << 20
 
 
 def _check_data(ds: Any, levels: Any) -> None:
