@@ -197,7 +197,7 @@ def main() -> None:
         for n in sizes:
             out = tiled_set(work, n, cifar)
             info_rss, info_wall, _ = peak_rss_mib(
-                f"from helmholtz.cli import main; raise SystemExit(main(['info', '--dataset', 'prepared:{out}', '--split', 'train', '--qualities', '20']))")
+                f"from helmholtz.cli import main; raise SystemExit(main(['info', '--dataset', 'prepared:{out}', '--split', 'train', '--qualities', '20', '--workers', '1']))")
             prep_rss, prep_wall, _ = peak_rss_mib(
                 "from helmholtz.data import load_dataset\n"
                 "from helmholtz.experiments.image_runner import RUNNER\n"

@@ -279,3 +279,24 @@ def test_an_output_in_a_read_only_folder_fails_before_the_work(tmp_path):
             info_cli.check_output_path(locked / "t.csv", "--csv")
     finally:
         locked.chmod(0o700)
+
+
+def test_dataset_report_streams_chunks_and_workers_without_changing_a_number():
+    pd = pytest.importorskip("pandas")
+    x = _images(n=23, h=16, w=24, seed=4)
+    whole = info.dataset_report(x, [5, 50], backend=BACKEND)
+    chunked = info.dataset_report(x, [5, 50], backend=BACKEND, chunk_images=4)
+    parallel = info.dataset_report(x, [5, 50], backend=BACKEND, chunk_images=4, workers=2)
+    pd.testing.assert_frame_equal(chunked, parallel, check_exact=True)
+    pd.testing.assert_frame_equal(whole, chunked, rtol=1e-12)
+
+    class Batches:  # anything with batches(n), as a data reader has
+        image_shape = x.shape[1:]
+
+        def batches(self, n):
+            for s in range(0, len(x), n):
+                yield x[s : s + n], None
+
+    pd.testing.assert_frame_equal(whole, info.dataset_report(Batches(), [5, 50], backend=BACKEND, chunk_images=5), rtol=1e-12)
+    with pytest.raises(ValueError, match="workers"):
+        info.dataset_report(x, [5], workers=0)

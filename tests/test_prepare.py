@@ -217,7 +217,7 @@ def test_info_and_sweep_preparation_keep_memory_flat_on_a_set_of_300_mb(tmp_path
     out = tmp_path / "tiles"
     data.prepare("tiles", {"train": _Tiles(n, "train"), "test": _Tiles(2_000, "test")}, out, size=(32, 32), workers=1, progress=False)
     nbytes = n * 32 * 32 * 3 / 2**20
-    info_peak, log = _peak_rss_mb(f"from helmholtz.cli import main; raise SystemExit(main(['info', '--dataset', 'prepared:{out}', '--split', 'train', '--qualities', '50']))")
+    info_peak, log = _peak_rss_mb(f"from helmholtz.cli import main; raise SystemExit(main(['info', '--dataset', 'prepared:{out}', '--split', 'train', '--qualities', '50', '--workers', '1']))")
     assert "100000 images" in log
     baseline, _ = _peak_rss_mb("import numpy, pandas, helmholtz.info, helmholtz.data, helmholtz.cli.info")
     assert info_peak - baseline < 0.5 * nbytes, f"info peaked at {info_peak:.0f} MB (imports alone {baseline:.0f} MB) on {nbytes:.0f} MB of pixels"

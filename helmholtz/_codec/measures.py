@@ -98,14 +98,18 @@ def shannon_entropy(values: Any, axis: int = -1) -> np.ndarray:
             out[i] = -(p * np.log2(p)).sum()
         return out.reshape(shape) + 0.0
     chunk = max(1, (1 << 20) // max(k, m))  # rows per bincount: its tables stay near 8 MB
+    index_type = np.int32 if chunk * k < (1 << 31) else np.int64
     for s in range(0, rows.shape[0], chunk):
-        r = rows[s : s + chunk].astype(np.int64) - lo
+        r = rows[s : s + chunk].astype(index_type) - index_type(lo)
         n = r.shape[0]
-        counts = np.bincount((r + (np.arange(n) * k)[:, None]).ravel(), minlength=n * k).reshape(n, k)
-        p = counts / m
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[s : s + n] = -np.where(counts > 0, p * np.log2(p), 0.0).sum(axis=1)
-    return out.reshape(shape) + 0.0  # no -0.0
+        r += (np.arange(n, dtype=index_type) * index_type(k))[:, None]
+        counts = np.bincount(r.ravel(), minlength=n * k)
+        # H = log2(m) - sum_v c_v log2(c_v) / m, the sum over the values present only
+        present = np.flatnonzero(counts)
+        c = counts[present].astype(np.float64)
+        per_row = np.bincount(present // k, weights=c * np.log2(c), minlength=n)
+        out[s : s + n] = np.log2(m) - per_row / m
+    return np.maximum(out, 0.0).reshape(shape) + 0.0  # no -0.0 (a row of one value gives log2(m) - log2(m))
 
 
 # --------------------------------------------------------------------------
@@ -289,6 +293,16 @@ class _Totals:
         self.psnr_sum += float(finite.sum())
         self.psnr_count += int(finite.size)
 
+    def merge(self, other: "_Totals") -> None:
+        """Add ``other``'s sums (another chunk's) to these."""
+        for name in ("n", "bpp_scan", "bpp_file", "bytes_file", "coef_entropy", "zero_fraction", "pixel_entropy", "sq_err", "values",
+                     "psnr_sum", "psnr_count"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for mine, theirs in zip(self.component, other.component):
+            mine[0] += theirs[0]
+            mine[1] += theirs[1]
+        self.histogram += other.histogram
+
     def row(self, quality: int, original_entropy: float) -> dict:
         n = max(self.n, 1)
         counts = self.histogram[self.histogram > 0]
@@ -350,6 +364,7 @@ def dataset_report(
     backend: str = "auto",
     chunk_images: int | None = None,
     progress: Any = None,
+    workers: int | None = None,
 ):
     """Information measures of a dataset at each quality, as a pandas DataFrame.
 
@@ -398,6 +413,9 @@ def dataset_report(
         Images per step (default: about 8 MiB of pixels).
     progress : callable, optional
         Called with the number of images of each step once it is measured.
+    workers : int, optional
+        Measure the chunks in this many processes (default 1, this one);
+        the result is the same, summed in the chunks' order.
     """
     pd = require("pandas", purpose="helmholtz.info.dataset_report")
 
@@ -406,22 +424,54 @@ def dataset_report(
         raise ValueError(f"chunk_images must be an int >= 1 or None; got {chunk_images!r}")
     if ragged.is_ragged(images):
         lossy.coefficients(list(images), int(qlist[0]), subsampling=subsampling, backend=_coef_backend(backend))  # validates the list
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1):
+        raise ValueError(f"workers must be an int >= 1 or None; got {workers!r}")
     totals = [_Totals() for _ in qlist]
     original_entropy, n = 0.0, 0
-    for arr in _chunks(images, chunk_images):
-        arr = np.ascontiguousarray(arr)
-        if arr.shape[0] == 0:
-            continue
-        many = lossy.coefficients_many(arr, qlist, subsampling=subsampling, backend=_coef_backend(backend))
-        for t, coefs in zip(totals, many):
-            t.add(arr, coefs, optimize, backend)
-        original_entropy += float(pixel_entropy(arr).sum())
-        n += arr.shape[0]
+    job = (qlist, subsampling, optimize, backend)
+    for part, (count, entropy_sum) in _measured(_chunks(images, chunk_images), job, workers or 1):
+        for t, p in zip(totals, part):
+            t.merge(p)
+        original_entropy += entropy_sum
+        n += count
         if progress is not None:
-            progress(arr.shape[0])
+            progress(count)
     if n == 0:
         raise ValueError("images holds no images to measure")
     return pd.DataFrame([t.row(q, original_entropy / n) for t, q in zip(totals, qlist)]).set_index("quality")
+
+
+def _measure_chunk(arr: np.ndarray, job: tuple) -> tuple[list, tuple[int, float]]:
+    """One chunk's :class:`_Totals` per quality, its image count and its original pixel entropies' sum."""
+    qlist, subsampling, optimize, backend = job
+    arr = np.ascontiguousarray(arr)
+    totals = [_Totals() for _ in qlist]
+    if arr.shape[0] == 0:
+        return totals, (0, 0.0)
+    many = lossy.coefficients_many(arr, qlist, subsampling=subsampling, backend=_coef_backend(backend))
+    for t, coefs in zip(totals, many):
+        t.add(arr, coefs, optimize, backend)
+    return totals, (arr.shape[0], float(pixel_entropy(arr).sum()))
+
+
+def _measured(chunks: Any, job: tuple, workers: int) -> Any:
+    """:func:`_measure_chunk` of each chunk, in order; with ``workers`` > 1 in worker processes, at most 2 per worker in flight."""
+    if workers == 1:
+        for arr in chunks:
+            yield _measure_chunk(arr, job)
+        return
+    import collections
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    with ctx.Pool(workers) as pool:
+        pending: collections.deque = collections.deque()
+        for arr in chunks:
+            pending.append(pool.apply_async(_measure_chunk, (arr, job)))
+            if len(pending) >= 2 * workers:  # bounded: memory stays a few chunks whatever N is
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
 
 
 def plot_report(df, path: str | os.PathLike, title: str = "") -> None:

@@ -125,6 +125,10 @@ def main(args: argparse.Namespace) -> int:
     # Everything that can fail cheaply fails first: extras, arguments, output paths; then the work.
     check_extra("report", ("pandas", "matplotlib") if args.plot else ("pandas",), purpose="helmholtz info")
     qualities = _parse_qualities(args.qualities)
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be >= 1; got {args.workers}")
+    if args.workers is None:
+        args.workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     for option in ("csv", "json", "plot"):
         if getattr(args, option):
             check_output_path(getattr(args, option), f"--{option}")
@@ -148,7 +152,8 @@ def main(args: argparse.Namespace) -> int:
         source = reader
     bar = _bar(len(reader), f"info {args.dataset} {args.split}")
     try:
-        df = dataset_report(source, qualities, subsampling=args.subsampling, optimize=args.optimize, backend=args.backend, progress=bar.update)
+        df = dataset_report(source, qualities, subsampling=args.subsampling, optimize=args.optimize, backend=args.backend, progress=bar.update,
+                            workers=args.workers)
     finally:
         bar.close()
     import pandas as pd  # checked above; only for the display width
@@ -203,6 +208,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=["test", "train"], help="which split to measure (default test)")
     p.add_argument("--limit", type=int, help="measure a seeded random sample of N images of the split (only those are decoded)")
     p.add_argument("--seed", type=int, default=0, help="seed of the --limit sample (default 0)")
+    p.add_argument("--workers", type=int, default=None, metavar="N", help="measure in N processes (default: every core)")
     p.add_argument(
         "--subsampling",
         default=None,
