@@ -72,8 +72,8 @@ from ._data.api import open_dataset
 from ._data.api import open_split as open
 from ._data.decode import FITS, decode_image, fit_array, parse_size
 from ._data.prepared import PreparedDataset, PreparedReader, is_prepared, prepare, read_manifest
-from ._data.readers import ArrayReader, FileReader, Reader, SubsetReader, sample_indices
-from ._data.sources import ReaderDataset, load_cifar100, load_downsampled_imagenet, load_fashion_mnist, load_imagenet, load_places365, load_svhn, load_tiny_imagenet
+from ._data.readers import ArrayReader, FileReader, Reader, ReaderDataset, SubsetReader, sample_indices
+from ._data.sources import load_cifar100, load_downsampled_imagenet, load_fashion_mnist, load_imagenet, load_places365, load_svhn, load_tiny_imagenet
 from ._data.audio import AUDIO_EXTENSIONS, AudioDataset, load_audio_folder, load_fsdd, read_audio, stratified_test_mask
 from ._data.images import (
     CIFAR10_MD5,

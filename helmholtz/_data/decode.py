@@ -141,6 +141,15 @@ def _to_uint8(im: Any, mode: str | None) -> np.ndarray:
     return np.asarray(im.convert("RGB"))
 
 
+def _check_pixels(width: int, height: int, where: str) -> None:
+    limit = max_image_pixels()
+    if width * height > limit:
+        raise DataError(
+            f"{where} is {width}x{height} = {width * height:,} pixels, over the limit of {limit:,} "
+            f"(a decompression bomb, or set {MAX_IMAGE_PIXELS_ENV} higher if the image is genuine)"
+        )
+
+
 def _simplejpeg() -> Any:
     try:
         import simplejpeg
@@ -170,12 +179,7 @@ def _scaled_jpeg(data: bytes, size: tuple[int, int], fit: str, mode: str | None,
         return None  # let Pillow read it and report what is wrong
     if colorspace not in ("RGB", "YCbCr", "Gray", "GRAY"):
         return None
-    limit = max_image_pixels()
-    if width * height > limit:
-        raise DataError(
-            f"{where} is {width}x{height} = {width * height:,} pixels, over the limit of {limit:,} "
-            f"(a decompression bomb, or set {MAX_IMAGE_PIXELS_ENV} higher if the image is genuine)"
-        )
+    _check_pixels(width, height, where)
     gray = colorspace in ("Gray", "GRAY")
     out_gray = mode == "L" or (mode is None and gray)
     rw, rh = _draft_request(width, height, size, fit)
@@ -269,7 +273,6 @@ def decode_image(
     Image = require("PIL.Image", purpose="decoding images")
     if where is None:
         where = repr(str(source)) if not isinstance(source, (bytes, bytearray, memoryview)) else "an image"
-    limit = max_image_pixels()
     if size is not None and not exact and _simplejpeg() is not None:
         try:
             data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else Path(source).read_bytes()
@@ -286,11 +289,7 @@ def decode_image(
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(fp) as im:
                 width, height = im.size
-                if width * height > limit:
-                    raise DataError(
-                        f"{where} is {width}x{height} = {width * height:,} pixels, over the limit of {limit:,} "
-                        f"(a decompression bomb, or set {MAX_IMAGE_PIXELS_ENV} higher if the image is genuine)"
-                    )
+                _check_pixels(width, height, where)
                 _check_mode(im, where)
                 if size is not None and not exact and im.format == "JPEG":
                     im.draft(im.mode, _draft_request(width, height, size, fit))

@@ -39,8 +39,7 @@ import numpy as np
 from .._extras import require
 from ..errors import DataError
 from .decode import check_fit, check_size, decode_image
-from .readers import Reader
-from .sources import ReaderDataset, _flag
+from .readers import Reader, ReaderDataset, reader_options
 
 __all__ = ["load_hf", "load_wds", "HFReader", "WdsReader"]
 
@@ -185,9 +184,7 @@ def load_hf(spec: str, data_dir: Any = None, *, image: str | None = None, label:
         No train or no test split (``validation`` or ``val`` stands for test),
         no image or label column, non-integer or negative labels.
     """
-    from .sources import _reader_options
-
-    opts = _reader_options(size, fit, skip_bad, False)
+    opts = reader_options(size, fit, skip_bad, False)
     splits, source = _hf_splits(spec, data_dir)
     name = Path(spec).name or spec
     test_key = next((k for k in ("test", "validation", "val", "valid") if k in splits), None)
@@ -198,14 +195,20 @@ def load_hf(spec: str, data_dir: Any = None, *, image: str | None = None, label:
     for split, key in (("train", "train"), ("test", test_key)):
         readers[split] = HFReader(splits[key], image, label, name=name, split=split, classes=(), source=source,
                                   size=opts["size"], fit=opts["fit"], skip_bad=opts["skip_bad"])
+    names = _set_classes(readers, names, f"hf:{spec}")
+    return ReaderDataset(readers["train"], readers["test"], name=name, classes=names, source=source)
+
+
+def _set_classes(readers: dict, names: list[str] | None, where: str) -> list[str]:
+    """Give every split ``names`` (default ``"0"`` .. the largest label), refusing a label outside them."""
     if names is None:
         top = max(int(r.labels.max(initial=-1)) for r in readers.values())
         names = [str(k) for k in range(top + 1)]
     for r in readers.values():
         r.classes = tuple(names)
         if r.labels.size and r.labels.max() >= len(names):
-            raise DataError(f"hf:{spec} {r.split}: label {int(r.labels.max())} is outside the {len(names)} classes")
-    return ReaderDataset(readers["train"], readers["test"], name=name, classes=names, source=source)
+            raise DataError(f"{where} {r.split}: label {int(r.labels.max())} is outside the {len(names)} classes")
+    return names
 
 
 # ----------------------------------------------------------------------------- WebDataset shards
@@ -313,9 +316,7 @@ def _wds_shards(spec: str, data_dir: Any) -> dict[str, list[str]]:
 
 def load_wds(spec: str, data_dir: Any = None, *, size: Any = None, fit: str = "crop", skip_bad: Any = False) -> ReaderDataset:
     """``wds:SHARDS`` as train and test readers (see the module docstring)."""
-    from .sources import _reader_options
-
-    opts = _reader_options(size, fit, skip_bad, False)
+    opts = reader_options(size, fit, skip_bad, False)
     shards = _wds_shards(spec, data_dir)
     first = Path(shards["train"][0]).parent
     classes_file = first / "classes.txt"
@@ -323,11 +324,5 @@ def load_wds(spec: str, data_dir: Any = None, *, size: Any = None, fit: str = "c
     name = Path(spec).name if Path(spec).is_dir() else first.name
     readers = {split: WdsReader(files, name=name, split=split, classes=classes, source=spec, size=opts["size"], fit=opts["fit"],
                                 skip_bad=opts["skip_bad"]) for split, files in shards.items()}
-    if classes is None:
-        top = max(int(r.labels.max(initial=-1)) for r in readers.values())
-        classes = [str(k) for k in range(top + 1)]
-    for r in readers.values():
-        r.classes = tuple(classes)
-        if r.labels.size and r.labels.max() >= len(classes):
-            raise DataError(f"wds:{spec} {r.split}: label {int(r.labels.max())} is outside the {len(classes)} classes of classes.txt")
+    classes = _set_classes(readers, classes, f"wds:{spec}")
     return ReaderDataset(readers["train"], readers["test"], name=name, classes=classes, source=spec)

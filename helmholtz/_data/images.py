@@ -53,7 +53,7 @@ from .checks import check_subset_size, integer_labels
 from .paths import resolve_data_dir
 from .registry import DatasetSpec
 from .decode import FITS, check_fit, check_size, decode_image, image_size_of
-from .readers import ArrayReader, Reader, check_split
+from .readers import ArrayReader, Reader, check_split, subset_indices
 from .safety import MAX_MEMORY_BYTES_ENV, check_expanded_size, check_memory_size, gunzip, load_cifar_pickle, max_memory_bytes, read_npz, read_tar_members
 
 __all__ = [
@@ -272,28 +272,6 @@ class Dataset:
         te = subset_indices(len(self.y_test), test, seed, "test_subset", "test")
         pick = (lambda x, idx: x[idx]) if self.is_uniform else (lambda x, idx: [x[i] for i in idx])
         return Dataset(pick(self.x_train, tr), self.y_train[tr], pick(self.x_test, te), self.y_test[te], self.name, self.classes, self.source)
-
-
-def subset_indices(n: int, size: int | None, seed: int = 0, name: str = "subset", split: str = "data") -> np.ndarray:
-    """Indices of a fixed random subset of ``size`` out of ``n`` (all of them for ``None``).
-
-    The same ``(n, size, seed)`` always gives the same images, so every trial
-    of a sweep sees the same subset whatever its own seed.
-
-    Raises
-    ------
-    TypeError
-        If ``size`` is not an int or None.
-    ValueError
-        If ``size`` < 1, or ``size`` > ``n``: a subset larger than its split
-        is an error (the message names ``name`` and the split's size).
-    """
-    size = check_subset_size(size, n, name, split)
-    if size is None:
-        return np.arange(n)
-    if size == n:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).permutation(n)[:size])
 
 
 def md5_of(path: Path | None = None, data: bytes | None = None) -> str:
@@ -782,7 +760,7 @@ def open_image_folder(root: Any = None, *, test_fraction: Any = 0.2, seed: Any =
     images are RGB unless every file is grayscale (read from the headers),
     as the in-memory loader widens them; ``size``/``fit`` as there.
     """
-    from .sources import ReaderDataset, _flag
+    from .readers import ReaderDataset, flag_option
 
     if isinstance(test_fraction, str):
         test_fraction = float(test_fraction)
@@ -796,7 +774,7 @@ def open_image_folder(root: Any = None, *, test_fraction: Any = 0.2, seed: Any =
     classes, train_files, test_files = folder_splits(path, test_fraction, seed)
     gray = _all_grayscale([f for f, _ in train_files + test_files])
     common = dict(name=path.name, classes=classes, source=str(path), size=check_size(size), fit=check_fit(fit), mode="L" if gray else "RGB",
-                  skip_bad=_flag(skip_bad, "skip_bad"), exact=_flag(exact, "exact"))
+                  skip_bad=flag_option(skip_bad, "skip_bad"), exact=flag_option(exact, "exact"))
     from .readers import FileReader
 
     return ReaderDataset(FileReader([f for f, _ in train_files], [y for _, y in train_files], split="train", **common),

@@ -40,7 +40,7 @@ import numpy as np
 from .._version import __version__
 from ..errors import DataError
 from .decode import check_fit, check_size, decode_image, decoder, fit_array
-from .readers import FileReader, Reader
+from .readers import FileReader, Reader, ReaderDataset
 
 __all__ = ["MANIFEST", "FORMAT", "PreparedReader", "PreparedDataset", "prepare", "is_prepared", "read_manifest", "PrepareResult"]
 
@@ -183,68 +183,31 @@ class PreparedReader(Reader):
         return hashlib.sha256(self._fingerprint.encode()).hexdigest()
 
 
-class PreparedDataset:
+class PreparedDataset(ReaderDataset):
     """A prepared set's train and test splits, for sweeps (the reader-backed sibling of :class:`helmholtz.data.Dataset`).
 
     Attributes
     ----------
-    train, test : PreparedReader
+    train, test : PreparedReader (or subsets of them)
     name, classes, source : as :class:`helmholtz.data.Dataset`
     fingerprint : str
-        The set's SHA-256 from its manifest.
+        Computed from the manifest's fingerprint: the pixels are never hashed again.
+    root : Path
+    manifest : dict
     """
 
     def __init__(self, root: str | os.PathLike, *, train: Reader | None = None, test: Reader | None = None, manifest: dict | None = None) -> None:
         self.root = Path(root)
         self.manifest = manifest if manifest is not None else read_manifest(self.root)
-        self.train = train if train is not None else PreparedReader(self.root, "train", self.manifest)
-        self.test = test if test is not None else PreparedReader(self.root, "test", self.manifest)
-        self.name = self.manifest["name"]
-        self.classes = tuple(self.manifest["classes"])
-        self.source = str(self.root)
+        super().__init__(train if train is not None else PreparedReader(self.root, "train", self.manifest),
+                         test if test is not None else PreparedReader(self.root, "test", self.manifest),
+                         name=self.manifest["name"], classes=self.manifest["classes"], source=str(self.root))
 
-    def reader(self, split: str) -> Reader:
-        return self.train if split == "train" else self.test
-
-    @property
-    def y_train(self) -> np.ndarray:
-        return self.train.labels
-
-    @property
-    def y_test(self) -> np.ndarray:
-        return self.test.labels
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    @property
-    def is_uniform(self) -> bool:
-        return True
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return self.train.image_shape
-
-    def require_uniform_size(self, how: str = "") -> tuple[int, int, int]:
-        return self.image_shape
-
-    @property
-    def fingerprint(self) -> str:
-        h = hashlib.sha256(f"{self.train.fingerprint()}|{self.test.fingerprint()}".encode())
-        return h.hexdigest()
-
-    def subset(self, train: int | None = None, test: int | None = None, seed: int = 0) -> "PreparedDataset":
-        """Fixed random subsets, as :meth:`helmholtz.data.Dataset.subset` draws them (views: nothing is read)."""
-        from .images import subset_indices
-
-        tr = subset_indices(len(self.train), train, seed, "train_subset", "train")
-        te = subset_indices(len(self.test), test, seed, "test_subset", "test")
-        return PreparedDataset(self.root, train=self.train.take(tr) if train is not None else self.train,
-                               test=self.test.take(te) if test is not None else self.test, manifest=self.manifest)
+    def _with(self, train: Reader, test: Reader) -> "PreparedDataset":
+        return PreparedDataset(self.root, train=train, test=test, manifest=self.manifest)
 
     def __repr__(self) -> str:
-        return f"<PreparedDataset {self.name} at {str(self.root)!r}: {len(self.train)} train, {len(self.test)} test, {self.image_shape}>"
+        return f"<PreparedDataset {self.name} at {str(self.root)!r}: {len(self.train)} train, {len(self.test)} test, {self.train.image_shape}>"
 
 
 # ----------------------------------------------------------------------------- writing

@@ -35,9 +35,10 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from ..errors import DataError
-from .decode import check_fit, check_size, decode_image
+from .checks import check_subset_size
+from .decode import check_fit, check_size, decode_image, parse_size
 
-__all__ = ["Reader", "ArrayReader", "FileReader", "SubsetReader", "SPLITS", "check_split", "sample_indices"]
+__all__ = ["Reader", "ArrayReader", "FileReader", "SubsetReader", "ReaderDataset", "SPLITS", "check_split", "sample_indices", "subset_indices", "flag_option", "reader_options"]
 
 #: The split names every reader answers to; ``"val"`` is accepted for ``"test"`` where a data set calls its held-out split so.
 SPLITS = ("train", "test")
@@ -50,6 +51,22 @@ def check_split(split: Any) -> str:
     if split not in SPLITS:
         raise ValueError(f"split must be 'train' or 'test' ('val' is the test split of data sets that call it so); got {split!r}")
     return split
+
+
+def flag_option(value: Any, name: str) -> bool:
+    """A boolean option, also from a name's ``?key=value`` text (``1/0``, ``true/false``, ``yes/no``)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "0", "false", "no"):
+        return value.lower() in ("1", "true", "yes")
+    raise ValueError(f"{name} must be true or false; got {value!r}")
+
+
+def reader_options(size: Any, fit: str, skip_bad: Any, exact: Any) -> dict:
+    """The options of a file reader, checked (text from a name's ``?key=value`` is accepted)."""
+    if isinstance(size, str):
+        size = parse_size(size)
+    return {"size": check_size(size), "fit": check_fit(fit), "skip_bad": flag_option(skip_bad, "skip_bad"), "exact": flag_option(exact, "exact")}
 
 
 def sample_indices(n: int, size: Any, seed: Any = 0) -> np.ndarray:
@@ -337,7 +354,7 @@ class FileReader(Reader):
 
     def __init__(self, files: Sequence[str | os.PathLike], labels: Any, *, name: str, split: str, classes: Sequence[str], source: str,
                  size: tuple[int, int] | None = None, fit: str = "crop", mode: str | None = "RGB", skip_bad: bool = False,
-                 exact: bool = False, shapes: Sequence[tuple[int, int]] | None = None) -> None:
+                 exact: bool = False) -> None:
         self.files = [str(f) for f in files]
         self.labels = np.asarray(labels, dtype=np.int64)
         if self.labels.shape != (len(self.files),):
@@ -394,3 +411,83 @@ class FileReader(Reader):
                 h.update(f"{f}\0missing\n".encode())
         h.update(f"size={self.size};fit={self.fit};mode={self.mode};exact={self.exact}".encode())
         return h.hexdigest()
+
+
+def subset_indices(n: int, size: int | None, seed: int = 0, name: str = "subset", split: str = "data") -> np.ndarray:
+    """Indices of a fixed random subset of ``size`` out of ``n`` (all of them for ``None``).
+
+    The same ``(n, size, seed)`` always gives the same images, so every trial
+    of a sweep sees the same subset whatever its own seed.
+
+    Raises
+    ------
+    TypeError
+        If ``size`` is not an int or None.
+    ValueError
+        If ``size`` < 1, or ``size`` > ``n``: a subset larger than its split
+        is an error (the message names ``name`` and the split's size).
+    """
+    size = check_subset_size(size, n, name, split)
+    if size is None:
+        return np.arange(n)
+    if size == n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).permutation(n)[:size])
+
+
+class ReaderDataset:
+    """A data set's train and test splits as readers (lazy: images are read when asked).
+
+    It offers what sweeps and ``helmholtz info`` use of :class:`helmholtz.data.Dataset`
+    (``y_train``, ``y_test``, ``classes``, ``image_shape``, ``subset``,
+    :meth:`reader`) without holding the images.
+    """
+
+    def __init__(self, train: Reader, test: Reader, *, name: str, classes: Sequence[str], source: str) -> None:
+        self.train, self.test = train, test
+        self.name, self.classes, self.source = name, tuple(classes), source
+
+    def reader(self, split: str = "train") -> Reader:
+        return self.train if check_split(split) == "train" else self.test
+
+    @property
+    def y_train(self) -> np.ndarray:
+        return self.train.labels
+
+    @property
+    def y_test(self) -> np.ndarray:
+        return self.test.labels
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def is_uniform(self) -> bool:
+        return self.train.image_shape is not None and self.train.image_shape == self.test.image_shape
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.require_uniform_size()
+
+    def require_uniform_size(self, how: str = "give a size (size=(H, W), or --image-size HxW), or prepare it with helmholtz prepare --size HxW") -> tuple:
+        if not self.is_uniform:
+            raise DataError(f"{self.name} ({self.source}): its images have no one size; training needs one size: {how}")
+        return self.train.image_shape  # type: ignore[return-value]
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 naming both splits' contents (see :meth:`Reader.fingerprint`)."""
+        return hashlib.sha256(f"{self.train.fingerprint()}|{self.test.fingerprint()}".encode()).hexdigest()
+
+    def subset(self, train: int | None = None, test: int | None = None, seed: int = 0) -> "ReaderDataset":
+        """Fixed random subsets, drawn as :meth:`helmholtz.data.Dataset.subset` draws them (views: nothing is read)."""
+        tr = subset_indices(len(self.train), train, seed, "train_subset", "train")
+        te = subset_indices(len(self.test), test, seed, "test_subset", "test")
+        return self._with(self.train.take(tr) if train is not None else self.train, self.test.take(te) if test is not None else self.test)
+
+    def _with(self, train: Reader, test: Reader) -> "ReaderDataset":
+        return ReaderDataset(train, test, name=self.name, classes=self.classes, source=self.source)
+
+    def __repr__(self) -> str:
+        return f"<ReaderDataset {self.name}: {len(self.train)} train, {len(self.test)} test, {self.num_classes} classes>"

@@ -54,7 +54,7 @@ from ..errors import DataError
 from .checks import integer_labels
 from .images import IMAGE_SUFFIXES, Dataset, download_file, load_npz, md5_of, read_file, read_idx
 from .paths import resolve_data_dir
-from .readers import FileReader, Reader, check_split
+from .readers import FileReader, Reader, ReaderDataset, check_split, flag_option, reader_options
 from .safety import check_expanded_size, gunzip, load_cifar_pickle, read_tar_members
 
 __all__ = [
@@ -84,15 +84,6 @@ FASHION_MNIST_FILES = {
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 
-def _flag(value: Any, name: str) -> bool:
-    """A boolean option, also from a name's ``?key=value`` text (``1/0``, ``true/false``, ``yes/no``)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "0", "false", "no"):
-        return value.lower() in ("1", "true", "yes")
-    raise ValueError(f"{name} must be true or false; got {value!r}")
-
-
 def _root(data_dir: Any, download: bool) -> Path:
     if download and data_dir is not None:
         return Path(data_dir).expanduser()
@@ -105,64 +96,6 @@ def _locate(root: Path, folder: str, marker: str) -> Path:
         if (cand / marker).exists():
             return cand
     return root / folder
-
-
-class ReaderDataset:
-    """A data set's train and test splits as readers (lazy: images are read when asked).
-
-    It offers what sweeps and ``helmholtz info`` use of :class:`helmholtz.data.Dataset`
-    (``y_train``, ``y_test``, ``classes``, ``image_shape``, ``subset``,
-    :meth:`reader`) without holding the images.
-    """
-
-    def __init__(self, train: Reader, test: Reader, *, name: str, classes: Sequence[str], source: str) -> None:
-        self.train, self.test = train, test
-        self.name, self.classes, self.source = name, tuple(classes), source
-
-    def reader(self, split: str = "train") -> Reader:
-        return self.train if check_split(split) == "train" else self.test
-
-    @property
-    def y_train(self) -> np.ndarray:
-        return self.train.labels
-
-    @property
-    def y_test(self) -> np.ndarray:
-        return self.test.labels
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    @property
-    def is_uniform(self) -> bool:
-        return self.train.image_shape is not None and self.train.image_shape == self.test.image_shape
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return self.require_uniform_size()
-
-    def require_uniform_size(self, how: str = "give a size (size=(H, W), or --image-size HxW), or prepare it with helmholtz prepare --size HxW") -> tuple:
-        if not self.is_uniform:
-            raise DataError(f"{self.name} ({self.source}): its images have no one size; training needs one size: {how}")
-        return self.train.image_shape  # type: ignore[return-value]
-
-    @property
-    def fingerprint(self) -> str:
-        import hashlib
-
-        return hashlib.sha256(f"{self.train.fingerprint()}|{self.test.fingerprint()}".encode()).hexdigest()
-
-    def subset(self, train: int | None = None, test: int | None = None, seed: int = 0) -> "ReaderDataset":
-        from .images import subset_indices
-
-        tr = subset_indices(len(self.train), train, seed, "train_subset", "train")
-        te = subset_indices(len(self.test), test, seed, "test_subset", "test")
-        return ReaderDataset(self.train.take(tr) if train is not None else self.train, self.test.take(te) if test is not None else self.test,
-                             name=self.name, classes=self.classes, source=self.source)
-
-    def __repr__(self) -> str:
-        return f"<ReaderDataset {self.name}: {len(self.train)} train, {len(self.test)} test, {self.num_classes} classes>"
 
 
 # ----------------------------------------------------------------------------- CIFAR-100
@@ -282,7 +215,7 @@ def load_svhn(data_dir: Any = None, *, extra: Any = False, download: bool = Fals
         Missing files, a wrong MD5 (``verify``), a file that is not the
         expected MATLAB arrays.
     """
-    extra = _flag(extra, "extra")
+    extra = flag_option(extra, "extra")
     root = _root(data_dir, download)
     folder = _locate(root, "svhn", "train_32x32.mat")
     names = ["train_32x32.mat", "test_32x32.mat"] + (["extra_32x32.mat"] if extra else [])
@@ -357,16 +290,6 @@ def _files(folder: Path) -> list[Path]:
     return sorted(f for f in folder.iterdir() if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _reader_options(size: Any, fit: str, skip_bad: Any, exact: Any) -> dict:
-    from .decode import check_fit, check_size
-
-    if isinstance(size, str):
-        from .decode import parse_size
-
-        size = parse_size(size)
-    return {"size": check_size(size), "fit": check_fit(fit), "skip_bad": _flag(skip_bad, "skip_bad"), "exact": _flag(exact, "exact")}
-
-
 def load_tiny_imagenet(data_dir: Any = None, *, size: Any = None, fit: str = "crop", skip_bad: Any = False, exact: Any = False) -> ReaderDataset:
     """Tiny ImageNet (200 classes, 64x64): train from ``train/<wnid>/images``, test from ``val/`` and ``val_annotations.txt``.
 
@@ -409,7 +332,7 @@ def load_tiny_imagenet(data_dir: Any = None, *, size: Any = None, fit: str = "cr
             raise DataError(f"tiny-imagenet: {str(ann)!r} line {n} names {parts[0]}, which is not in {str(f.parent)!r}")
         val_files.append(f)
         val_labels.append(index[parts[1]])
-    opts = _reader_options(size, fit, skip_bad, exact)
+    opts = reader_options(size, fit, skip_bad, exact)
     opts["size"] = opts["size"] or (64, 64)
     common = dict(name="tiny-imagenet", classes=wnids, source=str(root), mode="RGB", **opts)
     return ReaderDataset(FileReader(train_files, train_labels, split="train", **common), FileReader(val_files, val_labels, split="test", **common),
@@ -498,7 +421,7 @@ def load_imagenet(data_dir: Any = None, *, size: Any = None, fit: str = "crop", 
         if missing:
             raise DataError(f"imagenet: the devkit's ground truth names wnid(s) {', '.join(missing[:5])} that train/ lacks")
         val_files, val_labels = files, [index[w] for w in truth]
-    opts = _reader_options(size, fit, skip_bad, exact)
+    opts = reader_options(size, fit, skip_bad, exact)
     common = dict(name="imagenet", classes=wnids, source=str(root), mode="RGB", **opts)
     return ReaderDataset(FileReader(train_files, train_labels, split="train", **common), FileReader(val_files, val_labels, split="test", **common),
                          name="imagenet", classes=wnids, source=str(root))
@@ -549,7 +472,7 @@ def load_places365(data_dir: Any = None, *, images: str = "256", size: Any = Non
         bad = [k for _, k in entries if k >= len(classes)]
         if bad:
             raise DataError(f"places365: {what} holds label {bad[0]}, outside 0..{len(classes) - 1}")
-    opts = _reader_options(size, fit, skip_bad, exact)
+    opts = reader_options(size, fit, skip_bad, exact)
     common = dict(name="places365", classes=classes, source=str(root), mode="RGB", **opts)
     return ReaderDataset(
         FileReader([train_dir / p.lstrip("/") for p, _ in tr], [k for _, k in tr], split="train", **common),
