@@ -374,3 +374,26 @@ def test_an_undecodable_file_is_named_or_skipped(tmp_path):
     r = data.open("imagenet", data_dir=tmp_path, size=(8, 8), skip_bad=True)
     x, _ = r[:]
     assert x.shape == (8, 8, 8, 3) and r.bad == [str(bad)]
+
+
+def test_a_reader_is_a_torch_dataset_for_the_jpeg_transform(tmp_path):
+    torch = pytest.importorskip("torch")
+    from helmholtz import jpeg
+    from helmholtz.transforms import JPEG
+
+    rng = _rng(11)
+    x = rng.integers(0, 256, (10, 16, 24, 3), dtype=np.uint8)
+    np.savez(tmp_path / "set.npz", x_train=x, y_train=np.arange(10) % 3, x_test=x[:2], y_test=np.array([0, 1]))
+    reader = data.open(str(tmp_path / "set.npz"), "train", transform=JPEG(20))
+    assert isinstance(reader, data.Reader) and len(reader) == 10 and reader.classes == ("0", "1", "2")
+    batches = list(torch.utils.data.DataLoader(reader, batch_size=4))
+    images = torch.cat([b[0] for b in batches]).numpy()
+    labels = torch.cat([b[1] for b in batches]).numpy()
+    np.testing.assert_array_equal(images, jpeg.roundtrip(x, 20))
+    np.testing.assert_array_equal(labels, np.arange(10) % 3)
+    with pytest.raises(IndexError):
+        reader[10]
+    with pytest.raises(TypeError, match="reader is indexed by"):
+        reader[np.array([True, False])]
+    with pytest.raises(ValueError, match="split must be"):
+        data.open(str(tmp_path / "set.npz"), "dev")

@@ -300,3 +300,27 @@ def test_dataset_report_streams_chunks_and_workers_without_changing_a_number():
     pd.testing.assert_frame_equal(whole, info.dataset_report(Batches(), [5, 50], backend=BACKEND, chunk_images=5), rtol=1e-12)
     with pytest.raises(ValueError, match="workers"):
         info.dataset_report(x, [5], workers=0)
+
+
+def test_info_limit_draws_a_seeded_sample_across_classes_and_decodes_only_it(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("pandas")
+    Image = pytest.importorskip("PIL.Image")
+    from helmholtz._data import readers
+
+    rng = np.random.default_rng(5)
+    for c in ("a", "b", "c"):
+        (tmp_path / "imgs" / c).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(tmp_path / "imgs" / c / f"{i}.png")
+    decoded = []
+    real = readers.decode_image
+    monkeypatch.setattr(readers, "decode_image", lambda path, **kw: decoded.append(path) or real(path, **kw))
+    sample = info_cli.open_images("folder", tmp_path / "imgs", "train", limit=6, seed=3)
+    assert len(sample) == 6 and set(sample.labels.tolist()) == {0, 1, 2}  # not the first six of class a
+    args = _parser().parse_args(["info", "--dataset", "folder", "--data-dir", str(tmp_path / "imgs"), "--split", "train", "--limit", "6",
+                                 "--seed", "3", "--qualities", "50", "--workers", "1", "--backend", BACKEND])
+    assert args.func(args) == 0
+    assert "6 images (a seeded sample, seed 3)" in capsys.readouterr().out
+    assert sorted(decoded) == sorted(sample.base.files[i] for i in sample.indices)
+    again = info_cli.open_images("folder", tmp_path / "imgs", "train", limit=6, seed=3)
+    assert again.indices.tolist() == sample.indices.tolist()
