@@ -530,28 +530,25 @@ def _shard_stream(reader: Reader, todo: Sequence[int], shard_size: int, size, fi
     else:
         _init_worker(reader, size, fit, mode)
         results = map(_fitted_images, tasks)
-    last = np.append(owner[1:] != owner[:-1], True)  # the last task of each shard: the shard is whole once it is in
+    c = 3 if mode == "RGB" else 1
     try:
-        parts, oks, bads = [], [], []
-        for task, k, is_last, (images, ok, bad) in zip(tasks, owner, last, results):
-            parts.append((task, images))
-            oks.append(ok)
+        shard, buf, kept, labels, bads = None, None, 0, [], []
+        for task, k, (images, ok, bad) in zip(tasks, owner, results):
+            if k != shard:  # a new shard: one buffer, filled in place (the shard is never held twice)
+                shard, kept, labels, bads = int(k), 0, [], []
+                buf = np.empty((min(shard_size, n - shard * shard_size), *size, c), np.uint8)
+            m = int(ok.sum())
+            buf[kept : kept + m] = images if m == len(task) else images[ok]
+            kept += m
+            labels.append(reader.labels[task[ok]])
             bads += bad
             bar.update(len(task))
-            if is_last:
-                yield _finish(int(k), reader, parts, oks, bads, shard_size)
-                parts, oks, bads = [], [], []
+            if task[-1] + 1 == min((shard + 1) * shard_size, n):  # the shard's last task: it is whole
+                yield shard, buf[:kept], np.concatenate(labels), bads
     finally:
         if pool is not None:
             pool.terminate()
             pool.join()
-
-
-def _finish(k: int, reader: Reader, parts: list, oks: list, bads: list, shard_size: int) -> tuple:
-    idx = np.concatenate([t for t, _ in parts])
-    ok = np.concatenate(oks)
-    images = np.concatenate([im for _, im in parts])[ok] if not ok.all() else np.concatenate([im for _, im in parts])
-    return k, images, reader.labels[idx[ok]], bads
 
 
 def load_prepared(path: Any, data_dir: Any = None) -> PreparedDataset:
