@@ -172,7 +172,8 @@ def test_info_help_lists_only_image_data_sets(capsys):
     with pytest.raises(SystemExit):
         main(["info", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    assert "image data set: cifar10, folder, mnist" in help_text and "fsdd" not in help_text
+    assert "image data set: cifar10, cifar100, fashion-mnist, folder, imagenet, imagenet32, imagenet64, mnist, places365, svhn, tiny-imagenet" in help_text
+    assert "fsdd" not in help_text and "audio-folder" not in help_text
 
 
 def test_command_line_message_replaces_parameters_only_where_they_are_names():

@@ -55,7 +55,51 @@ def open_dataset(name_or_path: str | os.PathLike, data_dir: Any = None, *, size:
 def open_split(name_or_path: str | os.PathLike, split: str = "train", *, data_dir: Any = None, size: Any = None, fit: str | None = None,
                skip_bad: bool = False, download: bool = False, transform: Callable | None = None, target_transform: Callable | None = None,
                **options: Any) -> Reader:
-    """One split of an image data set as a :class:`~helmholtz._data.readers.Reader` (public as :func:`helmholtz.data.open`)."""
+    """One split of an image data set as a reader (``helmholtz.data.open``).
+
+    Parameters
+    ----------
+    name_or_path : str or path
+        A data set name (``cifar10``, ``imagenet``, ...; options after ``?``
+        as in ``cifar100?labels=coarse``), a path to an ``.npz``, an image
+        folder, ``hf:NAME_OR_PATH``, ``wds:SHARDS``, or ``prepared:DIR``.
+    split : {"train", "test"}
+        ``"val"`` and ``"validation"`` mean ``"test"``.
+    data_dir : path, optional
+        Where named data sets are found (default ``$HELMHOLTZ_DATA``).
+    size : (int, int), optional
+        Bring every image to ``(H, W)`` (sources of mixed sizes only).
+    fit : {"crop", "pad", "stretch"}, optional
+        How ``size`` is reached (default ``"crop"``).
+    skip_bad : bool
+        Give a black image for a file that cannot be decoded and list it in
+        the reader's ``bad`` instead of raising.
+    download : bool
+        Fetch a missing data set that has a checksummed download.
+    transform, target_transform : callable, optional
+        Applied by ``reader[i]`` to the image and the label.
+    **options
+        Passed to the data set's loader (as the options of a name).
+
+    Returns
+    -------
+    Reader
+        ``len(reader)``, ``reader[i]`` -> ``(image, label)``, ``reader[a:b]``
+        -> ``(images, labels)``, ``reader.batches(n)``, ``reader.classes``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A bad argument, an unknown data set or option.
+    DataError
+        Missing or unreadable files, naming them.
+
+    Examples
+    --------
+    >>> from helmholtz import data
+    >>> train = data.open("cifar10", "train")  # doctest: +SKIP
+    >>> image, label = train[0]                # doctest: +SKIP
+    """
     split = check_split(split)
     ds = open_dataset(name_or_path, data_dir, size=size, fit=fit, skip_bad=skip_bad, download=download, **options)
     return ds.reader(split).with_transform(transform, target_transform)
