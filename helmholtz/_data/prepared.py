@@ -236,17 +236,23 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def _save_npy_atomic(path: Path, arr: np.ndarray) -> str:
+    """Write ``arr`` as ``.npy`` under a temporary name, fsync, rename into place; return the file's SHA-256 (hashed from memory)."""
+    arr = np.ascontiguousarray(arr)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
-            np.lib.format.write_array(f, np.ascontiguousarray(arr), allow_pickle=False)
+            np.lib.format.write_array(f, arr, allow_pickle=False)
             f.flush()
             os.fsync(f.fileno())
-        digest = _sha256_file(tmp)
+            size = f.tell()
+        h = hashlib.sha256()
+        with open(tmp, "rb") as f:
+            h.update(f.read(size - arr.nbytes))  # the header, as written
+        h.update(arr.reshape(-1).view(np.uint8) if arr.size else b"")  # the data, from memory rather than read back
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return digest
+    return h.hexdigest()
 
 
 # --- the work of one decoding process

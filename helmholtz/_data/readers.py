@@ -301,7 +301,8 @@ class ArrayReader(Reader):
             for a in arrays:
                 a = np.ascontiguousarray(a)
                 h.update(f"{a.shape};".encode())
-                h.update(memoryview(a).cast("B"))
+                if a.size:
+                    h.update(memoryview(a).cast("B"))
             self._hash = h.hexdigest()
         return self._hash
 
