@@ -186,12 +186,13 @@ class PreparedReader(Reader):
 class PreparedDataset(ReaderDataset):
     """A prepared set's train and test splits, for sweeps (the reader-backed sibling of :class:`helmholtz.data.Dataset`).
 
+    Its ``fingerprint`` is computed from the manifest's: the pixels are never
+    hashed again.
+
     Attributes
     ----------
     train, test : PreparedReader (or subsets of them)
     name, classes, source : as :class:`helmholtz.data.Dataset`
-    fingerprint : str
-        Computed from the manifest's fingerprint: the pixels are never hashed again.
     root : Path
     manifest : dict
     """
