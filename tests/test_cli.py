@@ -19,10 +19,10 @@ def _options(parser: argparse.ArgumentParser):
 
 
 def test_the_parser_knows_every_sub_command():
-    assert sorted(build_parser().commands) == ["info", "report", "sweep"]
+    assert sorted(build_parser().commands) == ["info", "prepare", "report", "sweep"]
 
 
-@pytest.mark.parametrize("command", ["sweep", "report", "info"])
+@pytest.mark.parametrize("command", ["sweep", "report", "info", "prepare"])
 def test_every_option_of_every_sub_command_has_a_plain_text_help(command):
     parser = build_parser().commands[command]
     texts = [parser.description or ""]
