@@ -8,7 +8,7 @@
     DIR/train/00000.json         the shard's count, SHA-256s and skipped files: written last, it marks the shard done
     DIR/test/...                 the same for the test split
 
-Shards hold ``shard_size`` consecutive images of the source, in the source's
+Shards hold ``shard_size`` consecutive images of the source (default: about 64 MiB of pixels), in the source's
 order (fewer when ``--skip-bad`` left bad files out, and in the last shard).
 A shard is written to temporary names and renamed into place, its ``.json``
 last, so a killed ``prepare`` leaves only whole shards; run again, it skips
@@ -26,6 +26,7 @@ manifest, never re-hashed from the pixels.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import multiprocessing
@@ -47,7 +48,7 @@ __all__ = ["MANIFEST", "FORMAT", "PreparedReader", "PreparedDataset", "prepare",
 MANIFEST = "manifest.json"
 FORMAT = "helmholtz-prepared"
 FORMAT_VERSION = 1
-_TARGET_SHARD_BYTES = 256 << 20
+_TARGET_SHARD_BYTES = 64 << 20
 
 
 # ----------------------------------------------------------------------------- reading
@@ -396,7 +397,7 @@ def prepare(
     name : str, optional
         The prepared set's name (default the source's).
     shard_size : int, optional
-        Images per shard (default: about 256 MiB of pixels).
+        Images per shard (default: about 64 MiB of pixels).
     workers : int, optional
         Decoding processes (default: every core this process may use).
     progress : bool, optional
@@ -487,16 +488,19 @@ def prepare(
             todo.append(k)
         bar = _progress(n, f"prepare {split}", progress)
         bar.update(sum(min(shard_size, n - k * shard_size) for k in range(plan[split]["shards"]) if k not in todo))
+        # A shard is written (and hashed and fsynced) in a thread while the next one is decoded; one write at a time.
+        writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="helmholtz-prepare-writer")
+        pending: concurrent.futures.Future | None = None
         try:
             for k, images, labels, bad in _shard_stream(reader, todo, int(shard_size), size, fit, mode, workers, bar):
-                stem = folder / f"{k:05d}"
-                images_sha = _save_npy_atomic(stem.with_suffix(".npy"), images)
-                labels_sha = _save_npy_atomic(Path(str(stem) + ".labels.npy"), labels.astype(np.int64))
-                info = {"count": int(images.shape[0]), "images_sha256": images_sha, "labels_sha256": labels_sha, "skipped": bad}
-                _write_atomic(folder / f"{k:05d}.json", json.dumps(info).encode())
-                shards_info[k] = info
+                if pending is not None:
+                    pending.result()
+                pending = writer.submit(_write_shard, folder, k, images, labels, bad, shards_info)
                 result["written"] += 1
+            if pending is not None:
+                pending.result()
         finally:
+            writer.shutdown(wait=True)
             bar.close()
         for info in shards_info:
             if info.get("skipped"):
@@ -515,6 +519,16 @@ def prepare(
     _write_atomic(root / MANIFEST, json.dumps(manifest, indent=1).encode())
     result["seconds"] = time.perf_counter() - t0
     return result
+
+
+def _write_shard(folder: Path, k: int, images: np.ndarray, labels: np.ndarray, bad: list, shards_info: list) -> None:
+    """Shard ``k``'s images and labels, then its ``.json`` (last: it marks the shard done)."""
+    stem = folder / f"{k:05d}"
+    images_sha = _save_npy_atomic(stem.with_suffix(".npy"), images)
+    labels_sha = _save_npy_atomic(Path(str(stem) + ".labels.npy"), labels.astype(np.int64))
+    info = {"count": int(images.shape[0]), "images_sha256": images_sha, "labels_sha256": labels_sha, "skipped": bad}
+    _write_atomic(folder / f"{k:05d}.json", json.dumps(info).encode())
+    shards_info[k] = info
 
 
 def _shard_stream(reader: Reader, todo: Sequence[int], shard_size: int, size, fit, mode, workers, bar) -> Iterator[tuple]:

@@ -34,7 +34,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--skip-bad", action="store_true", help="leave out files that cannot be decoded (named and counted) instead of stopping")
     p.add_argument("--exact", action="store_true", help="decode JPEGs at full size before resizing (slower; no DCT-domain downscaling)")
     p.add_argument("--workers", type=int, default=None, metavar="N", help="decoding processes (default: every core)")
-    p.add_argument("--shard-size", type=int, default=None, metavar="N", help="images per shard (default: about 256 MiB of pixels)")
+    p.add_argument("--shard-size", type=int, default=None, metavar="N", help="images per shard (default: about 64 MiB of pixels)")
     bars = p.add_mutually_exclusive_group()
     bars.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show the progress bar")
     bars.add_argument("--no-progress", dest="progress", action="store_false", help="never show the progress bar")
