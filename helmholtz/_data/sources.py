@@ -287,7 +287,9 @@ def load_npz_file(path: Any, data_dir: Any = None) -> Dataset:
 
 # ----------------------------------------------------------------------------- folders of JPEGs
 def _files(folder: Path) -> list[Path]:
-    return sorted(f for f in folder.iterdir() if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in IMAGE_SUFFIXES)
+    with os.scandir(folder) as entries:
+        names = [e.name for e in entries if not e.name.startswith(".") and os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and e.is_file()]
+    return [folder / name for name in sorted(names)]
 
 
 def load_tiny_imagenet(data_dir: Any = None, *, size: Any = None, fit: str = "crop", skip_bad: Any = False, exact: Any = False) -> ReaderDataset:
