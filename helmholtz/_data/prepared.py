@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import io
 import json
 import multiprocessing
 import os
@@ -492,7 +493,7 @@ def prepare(
         writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="helmholtz-prepare-writer")
         pending: concurrent.futures.Future | None = None
         try:
-            for k, images, labels, bad in _shard_stream(reader, todo, int(shard_size), size, fit, mode, workers, bar):
+            for k, images, labels, bad in _shard_stream(reader, todo, int(shard_size), size, fit, mode, workers, bar, folder):
                 if pending is not None:
                     pending.result()
                 pending = writer.submit(_write_shard, folder, k, images, labels, bad, shards_info)
@@ -521,18 +522,57 @@ def prepare(
     return result
 
 
-def _write_shard(folder: Path, k: int, images: np.ndarray, labels: np.ndarray, bad: list, shards_info: list) -> None:
-    """Shard ``k``'s images and labels, then its ``.json`` (last: it marks the shard done)."""
+def _write_shard(folder: Path, k: int, images: np.ndarray | Path, labels: np.ndarray, bad: list, shards_info: list) -> None:
+    """Shard ``k``'s images (an array, or the file the workers wrote) and labels, then its ``.json`` (last: it marks the shard done)."""
     stem = folder / f"{k:05d}"
-    images_sha = _save_npy_atomic(stem.with_suffix(".npy"), images)
+    if isinstance(images, Path):
+        with open(images, "rb+") as f:
+            os.fsync(f.fileno())
+        images_sha = _sha256_file(images)
+        os.replace(images, stem.with_suffix(".npy"))
+        count = int(labels.shape[0])
+    else:
+        images_sha = _save_npy_atomic(stem.with_suffix(".npy"), images)
+        count = int(images.shape[0])
     labels_sha = _save_npy_atomic(Path(str(stem) + ".labels.npy"), labels.astype(np.int64))
-    info = {"count": int(images.shape[0]), "images_sha256": images_sha, "labels_sha256": labels_sha, "skipped": bad}
+    info = {"count": count, "images_sha256": images_sha, "labels_sha256": labels_sha, "skipped": bad}
     _write_atomic(folder / f"{k:05d}.json", json.dumps(info).encode())
     shards_info[k] = info
 
 
-def _shard_stream(reader: Reader, todo: Sequence[int], shard_size: int, size, fit, mode, workers, bar) -> Iterator[tuple]:
-    """``(shard, images, labels, bad files)`` for each shard in ``todo``, decoded by ``workers`` processes in a fixed order."""
+def _npy_header_bytes(shape: tuple) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": np.dtype(np.uint8).str, "fortran_order": False, "shape": tuple(shape)})
+    return buf.getvalue()
+
+
+def _part_path(folder: Path, k: int) -> Path:
+    return folder / f".{k:05d}.npy.part.tmp"  # ".*.tmp": what a resumed prepare clears away
+
+
+def _decode_into_file(task: tuple) -> tuple[np.ndarray, list[str]]:
+    """Decode a task's images and write them straight into their rows of the shard's file (nothing returns but the ok mask)."""
+    indices, path, header, count, row = task
+    images, ok, bad = _fitted_images(indices)
+    per_image = images[0].nbytes if len(images) else 0
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        whole = len(header) + count * per_image
+        if os.fstat(fd).st_size < whole:  # the first task of the shard to get here sizes the file; the others find it so
+            os.ftruncate(fd, whole)
+        os.pwrite(fd, header, 0)  # every task writes the same header: no order needed between them
+        os.pwrite(fd, memoryview(np.ascontiguousarray(images)).cast("B"), len(header) + row * per_image)
+    finally:
+        os.close(fd)
+    return ok, bad
+
+
+def _shard_stream(reader: Reader, todo: Sequence[int], shard_size: int, size, fit, mode, workers, bar, folder: Path) -> Iterator[tuple]:
+    """``(shard, images, labels, bad files)`` for each shard in ``todo``, decoded by ``workers`` processes in a fixed order.
+
+    ``images`` is an array, or (decoding in worker processes) the path of a
+    file the workers wrote the shard's ``.npy`` into, row by row.
+    """
     if not todo:
         return
     n = len(reader)
@@ -542,30 +582,49 @@ def _shard_stream(reader: Reader, todo: Sequence[int], shard_size: int, size, fi
     chunk = max(1, min(64 if decodes else 4096, (8 << 20) // per_image))
     tasks = [np.arange(s, min(s + chunk, min((k + 1) * shard_size, n))) for k in todo for s in range(k * shard_size, min((k + 1) * shard_size, n), chunk)]
     owner = np.concatenate([np.full(len(range(k * shard_size, min((k + 1) * shard_size, n), chunk)), k) for k in todo])
+    c = 3 if mode == "RGB" else 1
+    count = {int(k): min(shard_size, n - int(k) * shard_size) for k in todo}
     pool = None
+    direct = workers > 1 and decodes and len(tasks) > 1  # workers write the rows themselves: no pixels pass through this process
     if workers > 1 and needs_fit and len(tasks) > 1:
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         ctx = multiprocessing.get_context(method)
         pool = ctx.Pool(workers, initializer=_init_worker, initargs=(reader, size, fit, mode))
-        results = pool.imap(_fitted_images, tasks, chunksize=1)
+        if direct:
+            headers = {k: _npy_header_bytes((count[k], *size, c)) for k in count}
+            jobs = [(t, str(_part_path(folder, int(k))), headers[int(k)], count[int(k)], int(t[0] - int(k) * shard_size)) for t, k in zip(tasks, owner)]
+            results = pool.imap(_decode_into_file, jobs, chunksize=1)
+        else:
+            results = pool.imap(_fitted_images, tasks, chunksize=1)
     else:
         _init_worker(reader, size, fit, mode)
         results = map(_fitted_images, tasks)
-    c = 3 if mode == "RGB" else 1
     try:
-        shard, buf, kept, labels, bads = None, None, 0, [], []
-        for task, k, (images, ok, bad) in zip(tasks, owner, results):
+        shard, buf, kept, labels, bads, oks = None, None, 0, [], [], []
+        for task, k, result in zip(tasks, owner, results):
+            images, ok, bad = (None, *result) if direct else result
             if k != shard:  # a new shard: one buffer, filled in place (the shard is never held twice)
-                shard, kept, labels, bads = int(k), 0, [], []
-                buf = np.empty((min(shard_size, n - shard * shard_size), *size, c), np.uint8)
+                shard, kept, labels, bads, oks = int(k), 0, [], [], []
+                buf = None if direct else np.empty((count[shard], *size, c), np.uint8)
             m = int(ok.sum())
-            buf[kept : kept + m] = images if m == len(task) else images[ok]
+            if not direct:
+                buf[kept : kept + m] = images if m == len(task) else images[ok]
             kept += m
+            oks.append(ok)
             labels.append(reader.labels[task[ok]])
             bads += bad
             bar.update(len(task))
             if task[-1] + 1 == min((shard + 1) * shard_size, n):  # the shard's last task: it is whole
-                yield shard, buf[:kept], np.concatenate(labels), bads
+                if direct:
+                    part = _part_path(folder, shard)
+                    if kept < count[shard]:  # files left out: keep the good rows only (rare: --skip-bad)
+                        rows = np.load(part, mmap_mode="r")[np.concatenate(oks)]
+                        part.unlink()
+                        yield shard, rows, np.concatenate(labels), bads
+                    else:
+                        yield shard, part, np.concatenate(labels), bads
+                else:
+                    yield shard, buf[:kept], np.concatenate(labels), bads
     finally:
         if pool is not None:
             pool.terminate()
