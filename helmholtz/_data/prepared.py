@@ -172,7 +172,11 @@ class PreparedReader(Reader):
                 for run in np.split(local, breaks):
                     n = run.size
                     buf = out[pos : pos + n].reshape(-1)
-                    got = os.preadv(fd, [memoryview(buf)], offset + int(run[0]) * row)
+                    if hasattr(os, "preadv"):
+                        got = os.preadv(fd, [memoryview(buf)], offset + int(run[0]) * row)
+                    else:  # no preadv (Windows): seek and read into the same rows
+                        f.seek(offset + int(run[0]) * row)
+                        got = f.readinto(memoryview(buf))
                     if got != buf.size:
                         raise DataError(f"prepared set {str(self.root)!r}: {path.name} is shorter than its header says")
                     pos += n
