@@ -80,7 +80,7 @@ API_MODULES = {
     "helmholtz.info": "Information measures of compressed batches.",
     "helmholtz.transforms": "The torch layer: the exact JPEG transform, torch ops, device data.",
     "helmholtz.models": "The papers' networks in PyTorch.",
-    "helmholtz.data": "Data sets: CIFAR-10, MNIST, image folders, FSDD, audio folders.",
+    "helmholtz.data": "Data sets by name, readers, prepared sets that stream, audio data sets.",
     "helmholtz.audio": "MP3 round trips with LAME, mel spectrograms.",
     "helmholtz.errors": "Every exception helmholtz raises on purpose.",
 }

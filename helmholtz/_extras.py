@@ -27,6 +27,9 @@ EXTRA_OF: dict[str, str] = {
     "miniaudio": "audio",
     "scipy": "audio",
     "cupy": "cuda",
+    "datasets": "hf",
+    "webdataset": "wds",
+    "simplejpeg": "data",
 }
 
 #: extra -> the top-level modules it installs (tests/test_packaging.py holds this to pyproject.toml).
@@ -36,6 +39,9 @@ MODULES_OF: dict[str, tuple[str, ...]] = {
     "experiments": ("torch", "pandas", "matplotlib", "tqdm", "PIL"),
     "ray": ("ray", "torch", "pandas", "matplotlib", "tqdm", "PIL"),
     "audio": ("lameenc", "miniaudio", "scipy"),
+    "data": ("PIL", "simplejpeg", "scipy", "tqdm"),
+    "hf": ("datasets", "PIL"),
+    "wds": ("webdataset", "PIL"),
     "cuda": ("cupy",),
     "cuda13": ("cupy",),
 }

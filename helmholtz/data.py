@@ -1,4 +1,19 @@
-"""Data sets for the experiments: CIFAR-10, MNIST, image folders, FSDD and audio folders.
+"""Data sets for the experiments: the image data sets of the field, readers that stream them, prepared sets, audio.
+
+:func:`open` gives one split of any image data set as a reader: ``len``,
+``reader[i]`` (a sample), ``reader[a:b]`` (a batch), :meth:`Reader.batches`,
+``.classes``; it is a map-style torch ``Dataset`` (pass
+``transform=helmholtz.transforms.JPEG(20)``). Readers read images only when
+asked, so memory stays flat whatever the data set's size. The names it takes
+(and ``helmholtz sweep --dataset`` / ``info --dataset`` / ``prepare``):
+``cifar10``, ``cifar100``, ``mnist``, ``fashion-mnist``, ``svhn``,
+``tiny-imagenet``, ``imagenet32``, ``imagenet64``, ``imagenet``,
+``places365``, ``folder``, a path to an ``.npz``, ``hf:NAME_OR_PATH``,
+``wds:SHARDS``, and ``prepared:DIR`` (or a prepared ``DIR``), the format
+:func:`prepare` writes: memory-mappable uint8 shards decoded once
+(:mod:`helmholtz._data.prepared`). The official layouts each name reads are
+listed in :mod:`helmholtz._data.sources` and :mod:`helmholtz._data.external`;
+how images are decoded and brought to one size, in :mod:`helmholtz._data.decode`.
 
 Image loaders return a :class:`Dataset` of uint8 channels-last images and
 int64 labels, train and test. Sources, tried in order:
@@ -53,11 +68,16 @@ a package adds its own with an entry point in the group
 
 from __future__ import annotations
 
+from ._data.api import open_dataset
+from ._data.api import open_split as open
+from ._data.decode import FITS, decode_image, fit_array, parse_size
+from ._data.prepared import PreparedDataset, PreparedReader, is_prepared, prepare, read_manifest
+from ._data.readers import ArrayReader, FileReader, Reader, ReaderDataset, SubsetReader, sample_indices
+from ._data.sources import load_cifar100, load_downsampled_imagenet, load_fashion_mnist, load_imagenet, load_places365, load_svhn, load_tiny_imagenet
 from ._data.audio import AUDIO_EXTENSIONS, AudioDataset, load_audio_folder, load_fsdd, read_audio, stratified_test_mask
 from ._data.images import (
     CIFAR10_MD5,
     CIFAR10_URL,
-    FITS,
     IMAGE_SUFFIXES,
     MNIST_FILES,
     Dataset,
@@ -72,10 +92,46 @@ from ._data.images import (
 )
 from ._data.paths import ENV_VAR, find_data_file, resolve_data_dir
 from ._data.registry import DatasetSpec, dataset_names, get_spec, load_dataset, register_dataset
-from ._data.safety import DEFAULT_MAX_BYTES, DEFAULT_MAX_IMAGE_PIXELS, MAX_BYTES_ENV, MAX_IMAGE_PIXELS_ENV, max_bytes, max_image_pixels
+from ._data.safety import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_IMAGE_PIXELS,
+    DEFAULT_MAX_MEMORY_BYTES,
+    MAX_BYTES_ENV,
+    MAX_IMAGE_PIXELS_ENV,
+    MAX_MEMORY_BYTES_ENV,
+    max_bytes,
+    max_image_pixels,
+    max_memory_bytes,
+)
 from .errors import DataError
 
 __all__ = [
+    "open",
+    "open_dataset",
+    "prepare",
+    "Reader",
+    "ArrayReader",
+    "FileReader",
+    "SubsetReader",
+    "PreparedReader",
+    "PreparedDataset",
+    "ReaderDataset",
+    "is_prepared",
+    "read_manifest",
+    "decode_image",
+    "fit_array",
+    "parse_size",
+    "sample_indices",
+    "load_cifar100",
+    "load_svhn",
+    "load_fashion_mnist",
+    "load_tiny_imagenet",
+    "load_downsampled_imagenet",
+    "load_imagenet",
+    "load_places365",
+    "DEFAULT_MAX_MEMORY_BYTES",
+    "MAX_MEMORY_BYTES_ENV",
+    "max_memory_bytes",
     "AUDIO_EXTENSIONS",
     "CIFAR10_MD5",
     "CIFAR10_URL",

@@ -20,10 +20,10 @@ def _options(parser: argparse.ArgumentParser):
 
 
 def test_the_parser_knows_every_sub_command():
-    assert sorted(build_parser().commands) == ["info", "report", "sweep"]
+    assert sorted(build_parser().commands) == ["info", "prepare", "report", "sweep"]
 
 
-@pytest.mark.parametrize("command", ["sweep", "report", "info"])
+@pytest.mark.parametrize("command", ["sweep", "report", "info", "prepare"])
 def test_every_option_of_every_sub_command_has_a_plain_text_help(command):
     parser = build_parser().commands[command]
     texts = [parser.description or ""]
@@ -173,7 +173,8 @@ def test_info_help_lists_only_image_data_sets(capsys):
     with pytest.raises(SystemExit):
         main(["info", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    assert "image data set: cifar10, folder, mnist" in help_text and "fsdd" not in help_text
+    assert "image data set: cifar10, cifar100, fashion-mnist, folder, imagenet, imagenet32, imagenet64, mnist, places365, svhn, tiny-imagenet" in help_text
+    assert "fsdd" not in help_text and "audio-folder" not in help_text
 
 
 def test_command_line_message_replaces_parameters_only_where_they_are_names():

@@ -138,7 +138,7 @@ def test_every_name_in_all_is_importable():
 
 def test_unknown_dataset():
     with pytest.raises(ValueError, match="dataset must be one of"):
-        data.load_dataset("imagenet", ".")
+        data.load_dataset("imagenet1k", ".")
 
 
 def test_real_cifar10(data_dir):
@@ -308,8 +308,8 @@ def test_folder_arguments_are_checked():
         data.load_image_folder(".", size=32)
     with pytest.raises(ValueError, match="size"):
         data.load_image_folder(".", size=(0, 32))
-    with pytest.raises(ValueError, match="fit"):
-        data.load_image_folder(".", size=(32, 32), fit="stretch")
+    with pytest.raises(ValueError, match="fit.*'resize' is now called 'stretch'"):
+        data.load_image_folder(".", size=(32, 32), fit="resize")
     with pytest.raises(TypeError, match="size"):
         data.read_image("any.png", size=(32.0, 32))
 
@@ -418,8 +418,8 @@ def test_size_option_resizes_every_image_deterministically(tmp_path):
     from PIL import Image
 
     _mixed(tmp_path)
-    ds = data.load_image_folder(tmp_path, test_fraction=0.4, size=(5, 7))
-    again = data.load_image_folder(tmp_path, test_fraction=0.4, size=(5, 7))
+    ds = data.load_image_folder(tmp_path, test_fraction=0.4, size=(5, 7), fit="stretch")
+    again = data.load_image_folder(tmp_path, test_fraction=0.4, size=(5, 7), fit="stretch")
     assert ds.is_uniform and ds.x_train.shape == (3, 5, 7, 3) and ds.x_test.shape == (2, 5, 7, 3)
     np.testing.assert_array_equal(ds.x_train, again.x_train)
     # resized with Pillow's bicubic filter to (H, W) = (5, 7)
@@ -428,12 +428,31 @@ def test_size_option_resizes_every_image_deterministically(tmp_path):
     assert any(np.array_equal(im, expect) for im in both)
 
 
-def test_size_option_crop_takes_the_centre(tmp_path):
-    img = np.arange(6 * 10 * 3, dtype=np.uint8).reshape(6, 10, 3)
+def test_size_option_crop_scales_the_shorter_side_then_takes_the_centre(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (6, 10, 3), dtype=np.uint8)
     _png(tmp_path / "a.png", img)
-    np.testing.assert_array_equal(data.read_image(tmp_path / "a.png", (3, 4), "crop"), img[1:4, 3:7])
-    with pytest.raises(DataError, match=r"a\.png' is 6x10, smaller than size=\(8, 8\).*fit='resize'"):
-        data.read_image(tmp_path / "a.png", (8, 8), "crop")
+    # same scale: a pure centre crop
+    np.testing.assert_array_equal(data.read_image(tmp_path / "a.png", (6, 6), "crop"), img[:, 2:8])
+    # the shorter side (6) scaled to 3: one bicubic resample of the centred 6x8 box
+    expect = np.asarray(Image.fromarray(img).resize((4, 3), Image.Resampling.BICUBIC, box=(1, 0, 9, 6)))
+    np.testing.assert_array_equal(data.read_image(tmp_path / "a.png", (3, 4), "crop"), expect)
+    # larger than the image: scaled up, never refused, never stretched
+    assert data.read_image(tmp_path / "a.png", (12, 12), "crop").shape == (12, 12, 3)
+
+
+def test_size_option_pad_keeps_the_whole_image_on_black_borders(tmp_path):
+    from PIL import Image
+
+    img = np.full((6, 12, 3), 200, np.uint8)
+    _png(tmp_path / "a.png", img)
+    out = data.read_image(tmp_path / "a.png", (8, 8), "pad")
+    # the longer side (12) scaled to 8: 4x8, centred vertically at row (8 - 4) // 2 = 2
+    assert out.shape == (8, 8, 3)
+    assert (out[:2] == 0).all() and (out[6:] == 0).all()
+    np.testing.assert_array_equal(out[2:6], np.asarray(Image.fromarray(img).resize((8, 4), Image.Resampling.BICUBIC)))
 
 
 def test_lists_of_one_size_are_stacked_and_arrays_of_two_sizes_refused():

@@ -173,7 +173,7 @@ def test_cli_errors(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="limit"):
         info_cli.load_images("cifar10", tmp_path, limit=0)
     with pytest.raises(ValueError, match="dataset"):
-        info_cli.load_images("imagenet", tmp_path)
+        info_cli.load_images("imagenet1k", tmp_path)
 
 
 def test_cifar10_q20_is_near_one_bit_per_pixel():
@@ -279,3 +279,48 @@ def test_an_output_in_a_read_only_folder_fails_before_the_work(tmp_path):
             info_cli.check_output_path(locked / "t.csv", "--csv")
     finally:
         locked.chmod(0o700)
+
+
+def test_dataset_report_streams_chunks_and_workers_without_changing_a_number():
+    pd = pytest.importorskip("pandas")
+    x = _images(n=23, h=16, w=24, seed=4)
+    whole = info.dataset_report(x, [5, 50], backend=BACKEND)
+    chunked = info.dataset_report(x, [5, 50], backend=BACKEND, chunk_images=4)
+    parallel = info.dataset_report(x, [5, 50], backend=BACKEND, chunk_images=4, workers=2)
+    pd.testing.assert_frame_equal(chunked, parallel, check_exact=True)
+    pd.testing.assert_frame_equal(whole, chunked, rtol=1e-12)
+
+    class Batches:  # anything with batches(n), as a data reader has
+        image_shape = x.shape[1:]
+
+        def batches(self, n):
+            for s in range(0, len(x), n):
+                yield x[s : s + n], None
+
+    pd.testing.assert_frame_equal(whole, info.dataset_report(Batches(), [5, 50], backend=BACKEND, chunk_images=5), rtol=1e-12)
+    with pytest.raises(ValueError, match="workers"):
+        info.dataset_report(x, [5], workers=0)
+
+
+def test_info_limit_draws_a_seeded_sample_across_classes_and_decodes_only_it(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("pandas")
+    Image = pytest.importorskip("PIL.Image")
+    from helmholtz._data import readers
+
+    rng = np.random.default_rng(5)
+    for c in ("a", "b", "c"):
+        (tmp_path / "imgs" / c).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(tmp_path / "imgs" / c / f"{i}.png")
+    decoded = []
+    real = readers.decode_image
+    monkeypatch.setattr(readers, "decode_image", lambda path, **kw: decoded.append(path) or real(path, **kw))
+    sample = info_cli.open_images("folder", tmp_path / "imgs", "train", limit=6, seed=3)
+    assert len(sample) == 6 and set(sample.labels.tolist()) == {0, 1, 2}  # not the first six of class a
+    args = _parser().parse_args(["info", "--dataset", "folder", "--data-dir", str(tmp_path / "imgs"), "--split", "train", "--limit", "6",
+                                 "--seed", "3", "--qualities", "50", "--workers", "1", "--backend", BACKEND])
+    assert args.func(args) == 0
+    assert "6 images (a seeded sample, seed 3)" in capsys.readouterr().out
+    assert sorted(decoded) == sorted(sample.base.files[i] for i in sample.indices)
+    again = info_cli.open_images("folder", tmp_path / "imgs", "train", limit=6, seed=3)
+    assert again.indices.tolist() == sample.indices.tolist()

@@ -59,7 +59,7 @@ def test_plan_validates_every_axis():
     with pytest.raises(ValueError, match="name must be one of"):
         sweep.plan_trials("cifar10", ["Z"], [5], [0], "paper", 1)
     with pytest.raises(ValueError, match="dataset must be one of"):
-        sweep.plan_trials("imagenet", ["A"], [5], [0], "paper", 1)
+        sweep.plan_trials("imagenet1k", ["A"], [5], [0], "paper", 1)
     with pytest.raises(ValueError, match="recipe"):
         sweep.plan_trials("cifar10", ["A"], [5], [0], "slow", 1)
     with pytest.raises(ValueError, match="epochs"):

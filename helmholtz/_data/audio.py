@@ -48,6 +48,15 @@ __all__ = [
 
 #: File endings :func:`load_audio_folder` reads.
 AUDIO_EXTENSIONS = (".wav", ".flac")
+#: The sample rates (Hz) an audio file may declare: below 1 kHz or above 768 kHz a header is damaged, not a recording.
+SAMPLE_RATES = (1000, 768000)
+
+
+def _check_rate(rate: int, path: Any) -> int:
+    low, high = SAMPLE_RATES
+    if not low <= int(rate) <= high:
+        raise DataError(f"{str(path)!r} declares a sample rate of {rate} Hz, outside {low}..{high} Hz: its header is damaged")
+    return int(rate)
 
 
 @dataclass
@@ -244,8 +253,12 @@ def read_audio(path: str | os.PathLike, sample_rate: int | None = None) -> tuple
     Raises
     ------
     DataError
-        Naming the file: not a readable audio file, truncated or corrupt, or
-        decoding beyond the limit.
+        Naming the file: not a readable audio file, truncated or corrupt,
+        decoding beyond the limit, declaring a sample rate outside
+        :data:`SAMPLE_RATES`, or decoding to no samples at all (an empty
+        recording, or an encoding miniaudio cannot decode, such as a WAV
+        format tag it does not know, which it would otherwise pass as silence
+        of length 0).
     """
     miniaudio = require("miniaudio", purpose="reading audio files")
 
@@ -269,11 +282,27 @@ def read_audio(path: str | os.PathLike, sample_rate: int | None = None) -> tuple
     except miniaudio.MiniaudioError as exc:
         raise DataError(f"{path!r} is not a readable audio file, or it is truncated ({type(exc).__name__}: {exc})") from exc
     x = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
-    rate = int(info.sample_rate)
+    rate = _check_rate(int(info.sample_rate), path)
+    if x.size == 0:
+        tag = f" (WAV format tag {info.sub_format})" if getattr(info, "file_format", None) == miniaudio.FileFormat.WAV and hasattr(info, "sub_format") else ""
+        raise DataError(f"{path!r} decodes to no samples{tag}: an empty recording, or an encoding that cannot be decoded; expected PCM WAV or FLAC")
     if sample_rate is not None and int(sample_rate) != rate:
         x = to_int16(resample(x, rate, int(sample_rate)))
         rate = int(sample_rate)
     return x, rate
+
+
+def _common_rate(paths: list[Path]) -> int:
+    """The sample rate most of ``paths`` declare (a tie: the higher), each checked against :data:`SAMPLE_RATES`."""
+    miniaudio = require("miniaudio", purpose="reading audio files")
+    counts: dict[int, int] = {}
+    for p in paths:
+        try:
+            rate = _check_rate(int(miniaudio.get_file_info(str(p)).sample_rate), p)
+        except miniaudio.MiniaudioError as exc:
+            raise DataError(f"{str(p)!r} is not a readable audio file, or it is truncated ({type(exc).__name__}: {exc})") from exc
+        counts[rate] = counts.get(rate, 0) + 1
+    return max(counts, key=lambda r: (counts[r], r))
 
 
 def stratified_test_mask(labels: np.ndarray, test_fraction: float, seed: int = 0) -> np.ndarray:
@@ -308,8 +337,9 @@ def load_audio_folder(
         depth below a class folder. With several roots (e.g. the ``Samples``
         folders of IDMT's guitar and bass sets) classes of the same name merge.
     sample_rate : int, optional
-        Rate of the result; default the rate of the first file (files at other
-        rates are resampled).
+        Rate of the result; default the rate most of the files have (read
+        from their headers first; a tie goes to the higher rate). Files at
+        other rates are resampled.
     test_fraction : float, optional
         Share of each class put in the test set, in (0, 1) (seeded, stratified,
         ``round(test_fraction * n_c)`` clips of class c).
@@ -353,7 +383,7 @@ def load_audio_folder(
     if not names:
         raise FileNotFoundError(f"no class subfolders with {'/'.join(exts)} files under {[str(r) for r in roots]}")
     waves, labels, files = [], [], []
-    rate = sample_rate
+    rate = sample_rate if sample_rate is not None else _common_rate([p for n in names for p in found[n]])
     for label, name in enumerate(names):
         for path in found[name]:
             x, got = read_audio(path, rate)

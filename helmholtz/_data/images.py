@@ -40,10 +40,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import struct
 import urllib.request
-import warnings
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -55,7 +52,9 @@ from ..errors import DataError
 from .checks import check_subset_size, integer_labels
 from .paths import resolve_data_dir
 from .registry import DatasetSpec
-from .safety import MAX_IMAGE_PIXELS_ENV, check_expanded_size, gunzip, load_cifar_pickle, max_image_pixels, read_npz, read_tar_members
+from .decode import FITS, check_fit, check_size, decode_image, image_size_of
+from .readers import ArrayReader, Reader, check_split, subset_indices
+from .safety import MAX_MEMORY_BYTES_ENV, check_expanded_size, check_memory_size, gunzip, load_cifar_pickle, max_memory_bytes, read_npz, read_tar_members
 
 __all__ = [
     "Dataset",
@@ -72,6 +71,10 @@ __all__ = [
     "subset_indices",
     "download_cifar10",
     "download_mnist",
+    "download_file",
+    "md5_of",
+    "read_file",
+    "read_idx",
 ]
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -89,10 +92,7 @@ MNIST_FILES: dict[str, str] = {
 
 #: File endings :func:`load_image_folder` reads (case-insensitive); other files are skipped.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
-#: How ``size=(H, W)`` brings an image to one size: ``"resize"`` (bicubic, aspect not kept) or ``"crop"`` (centre crop).
-FITS = ("resize", "crop")
-
-_HOW_TO_ONE_SIZE = "load the folder with size=(H, W) (load_image_folder(root, size=(32, 32)), fit='resize' or 'crop')"
+_HOW_TO_ONE_SIZE = "load the folder with size=(H, W) (load_image_folder(root, size=(32, 32)), fit 'crop', 'pad' or 'stretch')"
 
 
 def _check_images(x: Any, where: str) -> None:
@@ -243,6 +243,22 @@ class Dataset:
         listed = ", ".join(f"{h}x{w}" for h, w, _ in shapes[:4]) + (", ..." if len(shapes) > 4 else "")
         raise DataError(self._where(f"images have {len(shapes)} different sizes ({listed}); training needs one size: {how}"))
 
+    def reader(self, split: str = "train") -> Reader:
+        """Split ``split`` (``"train"`` or ``"test"``) as a :class:`~helmholtz._data.readers.Reader` (a view: nothing is copied)."""
+        split = check_split(split)
+        x, y = (self.x_train, self.y_train) if split == "train" else (self.x_test, self.y_test)
+        return ArrayReader(x, y, name=self.name, split=split, classes=self.classes, source=self.source)
+
+    @property
+    def train(self) -> Reader:
+        """The training split as a reader (see :meth:`reader`)."""
+        return self.reader("train")
+
+    @property
+    def test(self) -> Reader:
+        """The test split as a reader (see :meth:`reader`)."""
+        return self.reader("test")
+
     def subset(self, train: int | None = None, test: int | None = None, seed: int = 0) -> "Dataset":
         """A smaller data set: ``train`` / ``test`` images picked by :func:`subset_indices`.
 
@@ -258,29 +274,7 @@ class Dataset:
         return Dataset(pick(self.x_train, tr), self.y_train[tr], pick(self.x_test, te), self.y_test[te], self.name, self.classes, self.source)
 
 
-def subset_indices(n: int, size: int | None, seed: int = 0, name: str = "subset", split: str = "data") -> np.ndarray:
-    """Indices of a fixed random subset of ``size`` out of ``n`` (all of them for ``None``).
-
-    The same ``(n, size, seed)`` always gives the same images, so every trial
-    of a sweep sees the same subset whatever its own seed.
-
-    Raises
-    ------
-    TypeError
-        If ``size`` is not an int or None.
-    ValueError
-        If ``size`` < 1, or ``size`` > ``n``: a subset larger than its split
-        is an error (the message names ``name`` and the split's size).
-    """
-    size = check_subset_size(size, n, name, split)
-    if size is None:
-        return np.arange(n)
-    if size == n:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).permutation(n)[:size])
-
-
-def _md5(path: Path | None = None, data: bytes | None = None) -> str:
+def md5_of(path: Path | None = None, data: bytes | None = None) -> str:
     h = hashlib.md5()
     if data is not None:
         h.update(data)
@@ -296,7 +290,8 @@ def load_npz(path: str | os.PathLike, name: str = "dataset", classes: tuple = ()
     """Load an ``.npz`` holding ``x_train, y_train, x_test, y_test``.
 
     Grayscale ``(N, H, W)`` arrays get a channel axis. ``image_shape``, when
-    given, is the ``(H, W, C)`` every image must have. Images must be uint8
+    given, is the ``(H, W, C)`` every image must have. Both splits must hold
+    images. Images must be uint8
     and labels integers (see :class:`Dataset`); the arrays' declared sizes
     are checked against ``HELMHOLTZ_MAX_BYTES`` before they are read.
 
@@ -304,13 +299,15 @@ def load_npz(path: str | os.PathLike, name: str = "dataset", classes: tuple = ()
     ------
     DataError
         Naming the file: it is missing, not a zip, truncated or corrupt,
-        lacks an array, would expand beyond the limit, or holds arrays of
-        the wrong shape, dtype or labels.
+        lacks an array, would expand beyond the limit, holds an empty split,
+        or arrays of the wrong shape, dtype or labels.
     """
     path = Path(path)
     arrays = read_npz(path, ("x_train", "y_train", "x_test", "y_test"), what=name)
     for split in ("train", "test"):
         x = arrays[f"x_{split}"]
+        if x.ndim in (3, 4) and x.shape[0] == 0:
+            raise DataError(f"{name}: x_{split} in {str(path)!r} holds no images; expected a non-empty {split} split")
         if x.ndim == 3:
             arrays[f"x_{split}"] = x[..., None]
         if image_shape is not None and tuple(arrays[f"x_{split}"].shape[1:]) != tuple(image_shape):
@@ -350,11 +347,11 @@ def download_cifar10(data_dir: str | os.PathLike) -> Path:
     Returns the archive's path. Never called by the tests.
     """
     target = Path(data_dir) / "cifar-10-python.tar.gz"
-    _download([CIFAR10_URL], target, CIFAR10_MD5)
+    download_file([CIFAR10_URL], target, CIFAR10_MD5)
     return target
 
 
-def _download(urls, target: Path, md5: str | None, check_uncompressed: str | None = None) -> None:
+def download_file(urls, target: Path, md5: str | None, check_uncompressed: str | None = None) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     last: Exception | None = None
     for url in urls:
@@ -367,13 +364,13 @@ def _download(urls, target: Path, md5: str | None, check_uncompressed: str | Non
             last = exc
             tmp.unlink(missing_ok=True)
             continue
-        got = _md5(tmp) if md5 is not None else None
+        got = md5_of(tmp) if md5 is not None else None
         if md5 is not None and got != md5:
             tmp.unlink(missing_ok=True)
             raise DataError(f"download of {url} has MD5 {got}; expected {md5}")
         if check_uncompressed is not None:
             try:
-                got = _md5(data=gunzip(tmp, "download"))
+                got = md5_of(data=gunzip(tmp, "download"))
             except DataError:
                 tmp.unlink(missing_ok=True)
                 raise
@@ -385,7 +382,7 @@ def _download(urls, target: Path, md5: str | None, check_uncompressed: str | Non
     raise DataError(f"could not download {target.name} ({last}); place it in {target.parent} by hand")
 
 
-def _read_file(path: Path, what: str) -> bytes:
+def read_file(path: Path, what: str) -> bytes:
     check_expanded_size(path.stat().st_size, path, "the file")
     try:
         return path.read_bytes()
@@ -433,14 +430,14 @@ def load_cifar10(data_dir: str | os.PathLike | None = None, *, download: bool = 
             p = folder / member
             if not p.is_file():
                 raise DataError(f"cifar10: {str(p)!r} is missing; expected the batches {', '.join(_CIFAR_MEMBERS)}")
-            return _read_file(p, "cifar10")
+            return read_file(p, "cifar10")
 
         return _cifar_batches(read, str(folder))
     archive = root / "cifar-10-python.tar.gz"
     if not archive.is_file() and download:
         download_cifar10(root)
     if archive.is_file():
-        if verify and _md5(archive) != CIFAR10_MD5:
+        if verify and md5_of(archive) != CIFAR10_MD5:
             raise DataError(f"cifar10: {str(archive)!r} has the wrong MD5 (expected {CIFAR10_MD5}); delete it and download again")
         members = read_tar_members(archive, [f"cifar-10-batches-py/{m}" for m in _CIFAR_MEMBERS], "cifar10")
         return _cifar_batches(lambda m: members[f"cifar-10-batches-py/{m}"], str(archive))
@@ -450,17 +447,18 @@ def load_cifar10(data_dir: str | os.PathLike | None = None, *, download: bool = 
     )
 
 
-def _read_idx(data: bytes, name: str, ndim: int) -> np.ndarray:
+def read_idx(data: bytes, name: str, ndim: int, what: str = "mnist") -> np.ndarray:
+    """The uint8 array of an IDX file's bytes (MNIST's format), checked against its header."""
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise DataError(f"mnist: {name} is not an unsigned-byte IDX file")
+        raise DataError(f"{what}: {name} is not an unsigned-byte IDX file")
     if data[3] != ndim:
-        raise DataError(f"mnist: {name} holds a {data[3]}-D array; expected {ndim}-D")
+        raise DataError(f"{what}: {name} holds a {data[3]}-D array; expected {ndim}-D")
     if len(data) < 4 + 4 * ndim:
-        raise DataError(f"mnist: {name} is truncated inside its header")
+        raise DataError(f"{what}: {name} is truncated inside its header")
     dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     body = np.frombuffer(data, np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(dims, dtype=object)):
-        raise DataError(f"mnist: {name} holds {body.size} bytes; its header says {dims}")
+        raise DataError(f"{what}: {name} holds {body.size} bytes; its header says {dims}")
     return body.reshape(dims)
 
 
@@ -469,7 +467,7 @@ def download_mnist(data_dir: str | os.PathLike) -> None:
     for stem, md5 in MNIST_FILES.items():
         target = Path(data_dir) / f"{stem}.gz"
         if not target.is_file():
-            _download([m + stem + ".gz" for m in MNIST_MIRRORS], target, None, check_uncompressed=md5)
+            download_file([m + stem + ".gz" for m in MNIST_MIRRORS], target, None, check_uncompressed=md5)
 
 
 def load_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = False, verify: bool = True) -> Dataset:
@@ -496,11 +494,11 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = Fa
     for stem, md5 in MNIST_FILES.items():
         for candidate in (root / stem, root / f"{stem}.gz"):
             if candidate.is_file():
-                raw = gunzip(candidate, "mnist") if candidate.suffix == ".gz" else _read_file(candidate, "mnist")
-                if verify and _md5(data=raw) != md5:
+                raw = gunzip(candidate, "mnist") if candidate.suffix == ".gz" else read_file(candidate, "mnist")
+                if verify and md5_of(data=raw) != md5:
                     raise DataError(f"mnist: {str(candidate)!r} has the wrong MD5 (expected {md5} uncompressed)")
                 images = "images" in stem
-                arr = _read_idx(raw, str(candidate), 3 if images else 1)
+                arr = read_idx(raw, str(candidate), 3 if images else 1)
                 if images and arr.shape[1:] != (28, 28):
                     raise DataError(f"mnist: {str(candidate)!r} holds images of shape {arr.shape[1:]}; expected (28, 28)")
                 arrays[stem] = arr
@@ -522,66 +520,24 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = Fa
 
 
 # ---------------------------------------------------------------- folders of images
-_GRAY_MODES = ("1", "L", "LA", "La")
-_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
-# Pillow's errors for unreadable images: UnidentifiedImageError and "truncated" are OSErrors, a
-# broken PNG chunk is a SyntaxError; the rest come from damaged headers and unsupported features.
-_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, TypeError, IndexError, KeyError, struct.error, zlib.error, NotImplementedError)
-
-
-def _rawmode(im: Any) -> str:
-    if not im.tile:
-        return ""
-    args = im.tile[0].args if hasattr(im.tile[0], "args") else im.tile[0][3]
-    return args if isinstance(args, str) else str(args[0]) if args else ""
-
-
-def _to_uint8(im: Any, path: Path) -> np.ndarray:
-    """The image as uint8 ``(H, W)`` (grayscale) or ``(H, W, 3)`` by the documented rules."""
-    mode = im.mode
-    if mode in _SIXTEEN_BIT_MODES or (mode == "I" and _rawmode(im).startswith("I;16")):
-        return (np.asarray(im).astype(np.uint16) >> 8).astype(np.uint8)
-    if mode in ("I", "F") or mode.startswith(("I;", "F;")):
-        raise DataError(
-            f"folder: {str(path)!r} is a {mode} image (32-bit integer or float samples); "
-            "expected 8- or 16-bit samples: convert it to an 8- or 16-bit image first"
-        )
-    return np.asarray(im.convert("L" if mode in _GRAY_MODES else "RGB"))
-
-
-def _fit(arr: np.ndarray, size: tuple[int, int], fit: str, path: Path) -> np.ndarray:
-    h, w = size
-    if arr.shape[:2] == (h, w):
-        return arr
-    if fit == "crop":
-        if arr.shape[0] < h or arr.shape[1] < w:
-            raise DataError(
-                f"folder: {str(path)!r} is {arr.shape[0]}x{arr.shape[1]}, smaller than size={size} in one dimension, "
-                "so it cannot be centre-cropped; use fit='resize'"
-            )
-        top, left = (arr.shape[0] - h) // 2, (arr.shape[1] - w) // 2
-        return np.ascontiguousarray(arr[top : top + h, left : left + w])
-    Image = require("PIL.Image", purpose="resizing images")
-    return np.asarray(Image.fromarray(arr).resize((w, h), Image.Resampling.BICUBIC))
-
-
-def read_image(path: str | os.PathLike, size: tuple[int, int] | None = None, fit: str = "resize") -> np.ndarray:
+def read_image(path: str | os.PathLike, size: tuple[int, int] | None = None, fit: str = "crop") -> np.ndarray:
     """One image file as uint8: ``(H, W)`` for grayscale, ``(H, W, 3)`` for colour.
 
-    Pixels are converted by fixed rules (see Notes): 16-bit samples keep
-    their high byte, 32-bit and float images are refused, and images over
-    the pixel limit are refused before they are decoded.
+    Pixels are converted by the rules of :mod:`helmholtz._data.decode`
+    (``mode=None``: grayscale stays grayscale): 16-bit samples keep their
+    high byte, 32-bit and float images are refused, and images over the
+    pixel limit are refused before they are decoded.
 
     Parameters
     ----------
     path : path
     size : (int, int), optional
         ``(H, W)`` to bring the image to; default its own size.
-    fit : {"resize", "crop"}
-        With ``size``: ``"resize"`` resamples to exactly ``(H, W)`` (Pillow
-        bicubic; the aspect ratio is not kept); ``"crop"`` cuts the centre
-        ``(H, W)`` (top/left offset ``(h - H) // 2``, ``(w - W) // 2``) and
-        refuses an image smaller than that. Both are deterministic.
+    fit : {"crop", "pad", "stretch"}
+        With ``size``: ``"crop"`` scales the shorter side to fit and cuts the
+        centre; ``"pad"`` scales the longer side to fit and pads with black;
+        ``"stretch"`` resamples to exactly ``(H, W)`` (aspect not kept). All
+        bicubic and deterministic.
 
     Returns
     -------
@@ -591,51 +547,22 @@ def read_image(path: str | os.PathLike, size: tuple[int, int] | None = None, fit
     Raises
     ------
     DataError
-        Naming the file: unreadable, corrupt or truncated, a refused mode, a
-        decompression bomb, or too small to crop.
+        Naming the file: unreadable, corrupt or truncated, a refused mode, or
+        a decompression bomb.
 
     Notes
     -----
     * 8-bit grayscale (modes ``1``, ``L``, ``LA``) stays grayscale; every other
       8-bit mode (palette, RGB, RGBA, CMYK, ...) becomes RGB through Pillow's
       ``convert("RGB")``; an alpha channel is dropped, not composited.
-    * 16-bit samples keep their high byte, ``v >> 8`` (0x12FF becomes 0x12):
-      16-bit grayscale (Pillow modes ``I;16*``, and mode ``I`` when the
-      file's samples are 16-bit, as older Pillows open such PNGs) here, and 16-bit RGB/RGBA,
-      which Pillow's PNG decoder already reads by the same rule. Nothing is
-      clipped.
-    * 32-bit integer and float images (modes ``I``, ``F``) are refused: no
-      rule maps them to 8 bits without guessing their range.
+    * 16-bit samples keep their high byte, ``v >> 8`` (0x12FF becomes 0x12).
+    * 32-bit integer and float images (modes ``I``, ``F``) are refused.
     * An image over ``HELMHOLTZ_MAX_IMAGE_PIXELS`` pixels (default Pillow's
       ``MAX_IMAGE_PIXELS``) is refused before it is decoded, and so is one
       that Pillow's own decompression-bomb guard refuses.
     """
     size = _check_size_option(size, fit)
-    Image = require("PIL.Image", purpose="reading image folders")
-    path = Path(path)
-    limit = max_image_pixels()
-    try:
-        with warnings.catch_warnings():
-            # our own limit was checked first; Pillow's warning between 1x and 2x its limit adds nothing
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                width, height = im.size
-                if width * height > limit:
-                    raise DataError(
-                        f"folder: {str(path)!r} is {width}x{height} = {width * height:,} pixels, over the limit of {limit:,} "
-                        f"(a decompression bomb, or set {MAX_IMAGE_PIXELS_ENV} higher if the image is genuine)"
-                    )
-                arr = _to_uint8(im, path)
-    except DataError:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise DataError(
-            f"folder: {str(path)!r} was refused by Pillow's decompression-bomb guard ({exc}); "
-            f"if it is genuine raise PIL.Image.MAX_IMAGE_PIXELS and {MAX_IMAGE_PIXELS_ENV}"
-        ) from exc
-    except _IMAGE_ERRORS as exc:
-        raise DataError(f"folder: {str(path)!r} is not a readable image, or it is truncated ({type(exc).__name__}: {exc})") from exc
-    return _fit(arr, size, fit, path) if size is not None else arr
+    return decode_image(path, size=size, fit=fit, mode=None, where=f"folder: {str(path)!r}", exact=True)
 
 
 def _visible(p: Path) -> bool:
@@ -647,19 +574,40 @@ def _class_folders(root: Path) -> list[str]:
 
 
 def _image_files(folder: Path) -> list[Path]:
-    return sorted(f for f in folder.iterdir() if f.is_file() and _visible(f) and f.suffix.lower() in IMAGE_SUFFIXES)
+    # scandir knows each entry's type from the directory itself: no stat per file (ImageNet's classes hold 1,300 each)
+    with os.scandir(folder) as entries:
+        names = [e.name for e in entries if not e.name.startswith(".") and os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and e.is_file()]
+    return [folder / name for name in sorted(names)]
 
 
-def _read_split(root: Path, classes: list[str], size, fit) -> tuple[list[np.ndarray], list[int]]:
-    images, labels = [], []
+def _split_files(root: Path, classes: list[str]) -> list[tuple[Path, int]]:
+    files = []
     for label, cls in enumerate(classes):
         folder = root / cls
-        if not folder.is_dir():
-            continue
-        for f in _image_files(folder):
-            images.append(read_image(f, size, fit))
-            labels.append(label)
-    return images, labels
+        if folder.is_dir():
+            files += [(f, label) for f in _image_files(folder)]
+    return files
+
+
+def _check_folder_memory(files: list[tuple[Path, int]], size, where: Path) -> None:
+    """Refuse, from the headers alone, a folder whose images would not fit the in-memory limit."""
+    if size is not None:
+        total = len(files) * size[0] * size[1] * 3
+    else:
+        total = 0
+        limit = max_memory_bytes()
+        for f, _ in files:
+            h, w = image_size_of(f, f"folder: {str(f)!r}")
+            total += h * w * 3
+            if total > limit:
+                break
+    check_memory_size(total, f"folder {str(where)!r}",
+                      f"prepare it once (helmholtz prepare folder --data-dir {str(where)!r} --size HxW --out DIR) and use the prepared set, "
+                      f"which streams from disk, or raise {MAX_MEMORY_BYTES_ENV}")
+
+
+def _read_split(files: list[tuple[Path, int]], size, fit) -> tuple[list[np.ndarray], list[int]]:
+    return [read_image(f, size, fit) for f, _ in files], [label for _, label in files]
 
 
 def _as_channels_last(images: list[np.ndarray]) -> list[np.ndarray]:
@@ -671,19 +619,8 @@ def _as_channels_last(images: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def _check_size_option(size: Any, fit: Any) -> tuple[int, int] | None:
-    if fit not in FITS:
-        raise ValueError(f"fit must be one of {FITS}; got {fit!r}")
-    if size is None:
-        return None
-    if (
-        not isinstance(size, (tuple, list))
-        or len(size) != 2
-        or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in size)
-    ):
-        raise TypeError(f"size must be a pair of ints (H, W) or None; got {size!r}")
-    if min(size) < 1:
-        raise ValueError(f"size must be positive (H, W); got {tuple(size)}")
-    return int(size[0]), int(size[1])
+    check_fit(fit)
+    return check_size(size)
 
 
 def load_image_folder(
@@ -692,7 +629,7 @@ def load_image_folder(
     test_fraction: float = 0.2,
     seed: int = 0,
     size: tuple[int, int] | None = None,
-    fit: str = "resize",
+    fit: str = "crop",
 ) -> Dataset:
     """Load a folder of images with one subfolder per class.
 
@@ -711,8 +648,8 @@ def load_image_folder(
         Seeds the plain layout's split.
     size : (int, int), optional
         ``(H, W)`` every image is brought to as it is read (see :func:`read_image`).
-    fit : {"resize", "crop"}
-        How ``size`` is reached: bicubic resize, or centre crop.
+    fit : {"crop", "pad", "stretch"}
+        How ``size`` is reached (see :func:`read_image`); never a silent stretch.
 
     Returns
     -------
@@ -727,7 +664,10 @@ def load_image_folder(
         Naming the folder or file: no class folders, a class without
         images or without training images, a class only under ``test/``,
         an empty test set, ``train/`` without ``test/``, an unreadable
-        image (see :func:`read_image`).
+        image (see :func:`read_image`), or a folder whose images would
+        decode to more than ``HELMHOLTZ_MAX_MEMORY_BYTES`` together (read
+        from the files' headers before anything is decoded; prepare such a
+        folder with ``helmholtz prepare`` instead).
 
     Notes
     -----
@@ -761,6 +701,17 @@ def load_image_folder(
         raise TypeError(f"seed must be an int; got {type(seed).__name__}")
     size = _check_size_option(size, fit)
     path = resolve_data_dir(root)
+    classes, train_files, test_files = folder_splits(path, test_fraction, seed)
+    _check_folder_memory(train_files + test_files, size, path)
+    x_tr, y_tr = _read_split(train_files, size, fit)
+    x_te, y_te = _read_split(test_files, size, fit)
+    both = _as_channels_last(x_tr + x_te)
+    x_tr, x_te = both[: len(x_tr)], both[len(x_tr) :]
+    return Dataset(x_tr, np.asarray(y_tr, dtype=np.int64), x_te, np.asarray(y_te, dtype=np.int64), path.name, tuple(classes), str(path))
+
+
+def folder_splits(path: Path, test_fraction: float = 0.2, seed: int = 0) -> tuple[list[str], list[tuple[Path, int]], list[tuple[Path, int]]]:
+    """The classes and the ``(file, label)`` lists of train and test of an image folder (see :func:`load_image_folder`'s Notes)."""
     train_dir, test_dir = path / "train", path / "test"
     if train_dir.is_dir() != test_dir.is_dir():
         have, lack = ("train", "test") if train_dir.is_dir() else ("test", "train")
@@ -780,34 +731,71 @@ def load_image_folder(
                 f"every class needs training images under {str(train_dir)!r}/<class>"
             )
         _require_images(train_dir, classes)
-        x_tr, y_tr = _read_split(train_dir, classes, size, fit)
-        x_te, y_te = _read_split(test_dir, classes, size, fit)
-        if not x_te:
+        train_files, test_files = _split_files(train_dir, classes), _split_files(test_dir, classes)
+        if not test_files:
             raise DataError(f"folder: no test images under {str(test_dir)!r}; the test set would be empty")
-    else:
-        classes = _class_folders(path)
-        if not classes:
-            raise DataError(f"folder: no class subfolders in {str(path)!r}; expected <class>/<images> or train/ and test/")
-        _require_images(path, classes)
-        images, labels = _read_split(path, classes, size, fit)
-        y = np.asarray(labels, dtype=np.int64)
-        rng = np.random.default_rng(seed)
-        test_mask = np.zeros(len(y), bool)
-        for c in np.unique(y):
-            idx = np.flatnonzero(y == c)
-            k = min(max(1, int(round(test_fraction * len(idx)))), len(idx) - 1)
-            test_mask[rng.permutation(idx)[:k]] = True
-        if not test_mask.any():
-            raise DataError(
-                f"folder: every class in {str(path)!r} has one image, so the automatic split leaves the test set empty; "
-                "add images, or give train/ and test/ subfolders"
-            )
-        x_tr = [im for im, t in zip(images, test_mask) if not t]
-        x_te = [im for im, t in zip(images, test_mask) if t]
-        y_tr, y_te = y[~test_mask], y[test_mask]
-    both = _as_channels_last(x_tr + x_te)
-    x_tr, x_te = both[: len(x_tr)], both[len(x_tr) :]
-    return Dataset(x_tr, np.asarray(y_tr, dtype=np.int64), x_te, np.asarray(y_te, dtype=np.int64), path.name, tuple(classes), str(path))
+        return classes, train_files, test_files
+    classes = _class_folders(path)
+    if not classes:
+        raise DataError(f"folder: no class subfolders in {str(path)!r}; expected <class>/<images> or train/ and test/")
+    _require_images(path, classes)
+    files = _split_files(path, classes)
+    y = np.asarray([label for _, label in files], dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    test_mask = np.zeros(len(y), bool)
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        k = min(max(1, int(round(test_fraction * len(idx)))), len(idx) - 1)
+        test_mask[rng.permutation(idx)[:k]] = True
+    if not test_mask.any():
+        raise DataError(
+            f"folder: every class in {str(path)!r} has one image, so the automatic split leaves the test set empty; "
+            "add images, or give train/ and test/ subfolders"
+        )
+    return classes, [f for f, t in zip(files, test_mask) if not t], [f for f, t in zip(files, test_mask) if t]
+
+
+def open_image_folder(root: Any = None, *, test_fraction: Any = 0.2, seed: Any = 0, size: Any = None, fit: str = "crop",
+                      skip_bad: Any = False, exact: Any = False) -> Any:
+    """An image folder as train and test readers of its files, decoded on access (nothing is decoded here).
+
+    The split, classes and file order are :func:`load_image_folder`'s. The
+    images are RGB unless every file is grayscale (read from the headers),
+    as the in-memory loader widens them; ``size``/``fit`` as there.
+    """
+    from .readers import ReaderDataset, flag_option
+
+    if isinstance(test_fraction, str):
+        test_fraction = float(test_fraction)
+    if isinstance(seed, str):
+        seed = int(seed)
+    if isinstance(size, str):
+        from .decode import parse_size
+
+        size = parse_size(size)
+    path = resolve_data_dir(root)
+    classes, train_files, test_files = folder_splits(path, test_fraction, seed)
+    gray = _all_grayscale([f for f, _ in train_files + test_files])
+    common = dict(name=path.name, classes=classes, source=str(path), size=check_size(size), fit=check_fit(fit), mode="L" if gray else "RGB",
+                  skip_bad=flag_option(skip_bad, "skip_bad"), exact=flag_option(exact, "exact"))
+    from .readers import FileReader
+
+    return ReaderDataset(FileReader([f for f, _ in train_files], [y for _, y in train_files], split="train", **common),
+                         FileReader([f for f, _ in test_files], [y for _, y in test_files], split="test", **common),
+                         name=path.name, classes=classes, source=str(path))
+
+
+def _all_grayscale(files: list[Path]) -> bool:
+    from PIL import Image
+
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                if im.mode not in ("1", "L", "LA", "La", "I;16", "I;16L", "I;16B", "I;16N", "I"):
+                    return False
+        except Exception:  # noqa: BLE001 - an unreadable file is reported when it is decoded
+            return False
+    return True
 
 
 def _require_images(root: Path, classes: list[str]) -> None:
@@ -823,7 +811,34 @@ def _load_folder(data_dir: Any = None, **kwargs: Any) -> Dataset:
     return load_image_folder(data_dir, **kwargs)
 
 
+def open_folder_at(path: Any, data_dir: Any = None, **kwargs: Any) -> Any:
+    """:func:`open_image_folder` of ``path`` (a data set named by its folder)."""
+    p = Path(path).expanduser()
+    if not p.is_dir() and data_dir is not None:
+        p = Path(data_dir).expanduser() / path
+    return open_image_folder(p, **kwargs)
+
+
+def _open_folder(data_dir: Any = None, **kwargs: Any) -> Any:
+    return open_image_folder(data_dir, **kwargs)
+
+
+def load_folder_at(path: Any, data_dir: Any = None, **kwargs: Any) -> Dataset:
+    """:func:`load_image_folder` of ``path`` (a data set named by its folder); ``data_dir`` resolves a relative path."""
+    p = Path(path).expanduser()
+    if not p.is_dir() and data_dir is not None:
+        p = Path(data_dir).expanduser() / path
+    for key in ("test_fraction", "seed"):
+        if isinstance(kwargs.get(key), str):
+            try:
+                kwargs[key] = (float if key == "test_fraction" else int)(kwargs[key])
+            except ValueError:
+                raise ValueError(f"{key} must be a number; got {kwargs[key]!r}") from None
+    return load_image_folder(p, **kwargs)
+
+
 # The specs helmholtz declares as entry points (group "helmholtz.datasets").
 CIFAR10 = DatasetSpec("cifar10", load_cifar10, "image", "quality", "CIFAR-10, 32x32 RGB, 10 classes", downloadable=True)
 MNIST = DatasetSpec("mnist", load_mnist, "image", "quality", "MNIST, 28x28 grayscale, 10 classes", downloadable=True)
-FOLDER = DatasetSpec("folder", _load_folder, "image", "quality", "a folder of images, one subfolder per class (--data-dir)", resizable=True)
+FOLDER = DatasetSpec("folder", _load_folder, "image", "quality", "a folder of images, one subfolder per class (--data-dir)", resizable=True,
+                     opener=_open_folder)

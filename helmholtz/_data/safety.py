@@ -13,6 +13,12 @@ Two limits apply, each set by an environment variable:
     one tar member, one decoded audio file. Default :data:`DEFAULT_MAX_BYTES`
     (4 GiB), above every data set helmholtz names (CIFAR-10's ``.npz`` holds
     184 MB). Set it in the environment to raise or lower it.
+``HELMHOLTZ_MAX_MEMORY_BYTES``
+    The most bytes of pixels a data set loaded *into memory* may decode to
+    (a folder of images, all files together; the sizes are read from the
+    files' headers before anything is decoded). Default
+    :data:`DEFAULT_MAX_MEMORY_BYTES` (2 GiB). Larger sets are read through
+    readers and ``helmholtz prepare``, which stream and have no such limit.
 ``HELMHOLTZ_MAX_IMAGE_PIXELS``
     The most pixels (width x height) one image file may decode to. Default
     :data:`DEFAULT_MAX_IMAGE_PIXELS`, Pillow's own default
@@ -48,6 +54,10 @@ __all__ = [
     "DEFAULT_MAX_IMAGE_PIXELS",
     "max_bytes",
     "max_image_pixels",
+    "MAX_MEMORY_BYTES_ENV",
+    "DEFAULT_MAX_MEMORY_BYTES",
+    "max_memory_bytes",
+    "check_memory_size",
     "check_expanded_size",
     "read_npz",
     "gunzip",
@@ -62,6 +72,10 @@ MAX_BYTES_ENV = "HELMHOLTZ_MAX_BYTES"
 MAX_IMAGE_PIXELS_ENV = "HELMHOLTZ_MAX_IMAGE_PIXELS"
 #: Default of ``HELMHOLTZ_MAX_BYTES``: 4 GiB.
 DEFAULT_MAX_BYTES = 4 << 30
+#: Environment variable: the most bytes a data set held in memory may decode to.
+MAX_MEMORY_BYTES_ENV = "HELMHOLTZ_MAX_MEMORY_BYTES"
+#: Default of ``HELMHOLTZ_MAX_MEMORY_BYTES``: 2 GiB.
+DEFAULT_MAX_MEMORY_BYTES = 2 << 30
 #: Default of ``HELMHOLTZ_MAX_IMAGE_PIXELS``: Pillow's ``MAX_IMAGE_PIXELS`` (about 89 million).
 DEFAULT_MAX_IMAGE_PIXELS = 89_478_485
 
@@ -104,6 +118,34 @@ def max_image_pixels() -> int:
         If the variable is set but is not a positive integer.
     """
     return _limit(MAX_IMAGE_PIXELS_ENV, DEFAULT_MAX_IMAGE_PIXELS)
+
+
+def max_memory_bytes() -> int:
+    """The current ``HELMHOLTZ_MAX_MEMORY_BYTES`` (bytes a data set held in memory may decode to).
+
+    Raises
+    ------
+    ValueError
+        If the variable is set but is not a positive integer.
+    """
+    return _limit(MAX_MEMORY_BYTES_ENV, DEFAULT_MAX_MEMORY_BYTES)
+
+
+def check_memory_size(nbytes: int, where: Any, how: str = "") -> None:
+    """Refuse to load ``where`` into memory if its pixels would take more than :func:`max_memory_bytes`.
+
+    Raises
+    ------
+    DataError
+        Naming the data set, its size, the limit, the variable that sets it
+        and ``how`` to read it without holding it (``helmholtz prepare``).
+    """
+    limit = max_memory_bytes()
+    if nbytes > limit:
+        raise DataError(
+            f"{where} would decode to {nbytes:,} bytes of pixels in memory, over the limit of {limit:,} ({MAX_MEMORY_BYTES_ENV}); "
+            + (how or "prepare it once with helmholtz prepare and read the prepared set, which streams from disk")
+        )
 
 
 def check_expanded_size(nbytes: int, path: Any, what: str = "its contents") -> None:
@@ -310,7 +352,7 @@ class _CifarUnpickler(pickle.Unpickler):
         raise DataError("persistent references are not allowed in a CIFAR batch")
 
 
-def load_cifar_pickle(data: bytes, where: str) -> Any:
+def load_cifar_pickle(data: bytes, where: str, what: str = "cifar10") -> Any:
     """Unpickle one CIFAR-10 batch (``bytes`` keys, as the official Python 2 files hold).
 
     Only the globals in :data:`CIFAR_PICKLE_GLOBALS` are resolved, so a
@@ -325,6 +367,6 @@ def load_cifar_pickle(data: bytes, where: str) -> Any:
     try:
         return _CifarUnpickler(io.BytesIO(data), encoding="bytes").load()
     except DataError as exc:  # raised by find_class: nothing the pickle names has been called
-        raise DataError(f"cifar10: {where} is not a CIFAR batch pickle, refused unread ({exc})") from exc
+        raise DataError(f"{what}: {where} is not a CIFAR batch pickle, refused unread ({exc})") from exc
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError, OverflowError) as exc:
-        raise DataError(f"cifar10: {where} is a truncated or corrupt pickle ({type(exc).__name__}: {exc})") from exc
+        raise DataError(f"{what}: {where} is a truncated or corrupt pickle ({type(exc).__name__}: {exc})") from exc

@@ -1,4 +1,4 @@
-"""The ``helmholtz`` command line: ``sweep``, ``report`` and ``info``.
+"""The ``helmholtz`` command line: ``sweep``, ``report``, ``info`` and ``prepare``.
 
 Each sub-command lives in its own module, which provides ``register(subparsers)``
 to add its parser (setting ``func``); the modules import their heavy
@@ -23,6 +23,7 @@ COMMANDS = {
     "sweep": "helmholtz.cli.sweep",
     "report": "helmholtz.cli.report",
     "info": "helmholtz.cli.info",
+    "prepare": "helmholtz.cli.prepare",
 }
 
 
@@ -89,7 +90,8 @@ FLAG_OF_LEADING_WORD = {
         "seeds": "--seeds", "dataset": "--dataset", "device": "--device", "recipe": "--recipe",
         "models": "--models", "out": "--out", "executor": "--executor",
     },
-    "info": {"quality": "--qualities", "limit": "--limit", "split": "--split", "dataset": "--dataset"},
+    "info": {"quality": "--qualities", "limit": "--limit", "split": "--split", "dataset": "--dataset", "seed": "--seed"},
+    "prepare": {"size": "--size", "out": "--out", "workers": "--workers", "shard_size": "--shard-size", "fit": "--fit"},
     "report": {},
 }
 

@@ -29,7 +29,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "Running the same command again skips finished trials.",
     )
     names = dataset_names()
-    p.add_argument("--dataset", default="cifar10", help=f"data set: one of {', '.join(names)} (default cifar10)")
+    p.add_argument("--dataset", default="cifar10",
+                   help=f"data set: one of {', '.join(names)}; or prepared:DIR (helmholtz prepare), a .npz path, hf:NAME_OR_PATH, wds:SHARDS (default cifar10)")
     p.add_argument("--data-dir", default=None, help="data folder (default: $HELMHOLTZ_DATA)")
     p.add_argument("--download", action="store_true", help="download the data set into --data-dir if missing (checksummed)")
     p.add_argument("--models", type=name_list, default=["A"], help="comma-separated models, e.g. A,C,F, or audio models such as conv3 (default A)")
@@ -41,7 +42,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--train-subset", type=int, default=None, metavar="N", help="use N training images (a fixed random subset)")
     p.add_argument("--test-subset", type=int, default=None, metavar="N", help="use N test images (a fixed random subset)")
-    p.add_argument("--image-size", default=None, metavar="HxW", help="resize the images of an image folder of mixed sizes to HxW on load (bicubic)")
+    p.add_argument("--image-size", default=None, metavar="HxW", help="bring the images of a folder or photo data set of mixed sizes to HxW on load (see --fit)")
+    p.add_argument("--fit", choices=("crop", "pad", "stretch"), default=None,
+                   help="how --image-size is reached: crop (shorter side, then centre crop; default), pad (longer side, black borders) or stretch")
     p.add_argument("--trials-per-device", type=int, default=1, metavar="K",
                    help="train K trials at once on each device: K worker processes per device here, 1/K GPU per task on Ray (default 1)")
     p.add_argument("--compile", action="store_true", help="compile the models with torch.compile (helps on a GPU for long runs)")
@@ -84,8 +87,11 @@ def main(args: argparse.Namespace) -> int:
         levels = args.bitrates
     recipe = get_recipe(args.recipe)
     epochs = args.epochs if args.epochs is not None else recipe.default_epochs
-    specs = plan_trials(spec.name, args.models, levels, args.seeds, recipe.name, epochs, args.train_subset, args.test_subset, args.image_size)
-    if args.data_dir is None and not os.environ.get("HELMHOLTZ_DATA") and not args.download:
+    if args.fit is not None and args.image_size is None:
+        raise ValueError("--fit applies with --image-size")
+    image_size = args.image_size if args.image_size is None or args.fit in (None, "crop") else f"{args.image_size}:{args.fit}"
+    specs = plan_trials(spec.name, args.models, levels, args.seeds, recipe.name, epochs, args.train_subset, args.test_subset, image_size)
+    if args.data_dir is None and not os.environ.get("HELMHOLTZ_DATA") and not args.download and "path" not in spec.extra:
         raise ValueError("no data folder: pass --data-dir DIR or set HELMHOLTZ_DATA")
     if args.download and not args.data_dir:
         raise ValueError("--download needs --data-dir")

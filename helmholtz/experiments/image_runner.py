@@ -6,10 +6,22 @@ rate is the training set's entropy-coded bits per pixel
 (:func:`helmholtz.jpeg.bits`), and the model trains with its recipe on the
 compressed training set, with the recipe's augmentation done on the device,
 testing on the compressed test set after every epoch.
+
+Preparation streams: each split is read through its reader in chunks of
+about 16 MiB, each chunk compressed and counted, and written into one
+destination: a tensor on a CUDA device; on the CPU, memory for a data set
+that is held in memory anyway, else a deleted temporary file in ``$TMPDIR``
+(``HELMHOLTZ_CACHE_DIR`` overrides) mapped back as the tensor, so that the
+process's memory stays flat in the data set's size. The two splits are never
+concatenated, and the fingerprint of the compressed data is hashed chunk by
+chunk as it is made (equal to :func:`array_sha256` of the whole arrays).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 import time
 from typing import Any
 
@@ -22,7 +34,6 @@ from .._ml.models import check_model_name, cifar_model, count_parameters
 from .._ml.trainer import EVAL_BATCH, fit
 from ..data import Dataset
 from ..errors import DataError
-from .fingerprint import array_sha256
 from .progress import progress_bar
 from .recipes import get_recipe
 from .runners import Prepared, TrainOptions, TrialRunner
@@ -40,32 +51,101 @@ def check_quality(q: Any) -> int:
     return int(q)
 
 
-def _check_data(ds: Dataset, levels: Any) -> None:
-    if not isinstance(ds, Dataset):
-        raise DataError(f"image trials need an image Dataset; got {type(ds).__name__}")
+#: Bytes of pixels compressed per codec call when a split is prepared.
+CHUNK_BYTES = 16 << 20
+
+
+def _check_data(ds: Any, levels: Any) -> None:
+    if not hasattr(ds, "reader") or not hasattr(ds, "require_uniform_size"):
+        raise DataError(f"image trials need an image data set (helmholtz.data.Dataset or a reader-backed one); got {type(ds).__name__}")
     # a sweep trains on batches: every image must have one size
-    ds.require_uniform_size(how="pass --image-size HxW to helmholtz sweep (images are resized to it on load)")
+    ds.require_uniform_size(how="pass --image-size HxW to helmholtz sweep (images are brought to it on load), or prepare the set with helmholtz prepare --size HxW")
 
 
-def _prepare(ds: Dataset, quality: int, options: TrainOptions) -> Prepared:
-    """Both splits round-tripped at ``quality`` on the device (one codec call), and the training set's bpp."""
+def _destination(shape: tuple, dev: Any, in_memory: bool) -> tuple[Any, Any]:
+    """An uninitialised uint8 tensor of ``shape`` on ``dev``: device memory, host memory, or a mapped deleted file."""
+    import torch
+
+    if dev.type != "cpu" or in_memory:
+        return torch.empty(shape, dtype=torch.uint8, device=dev), None
+    folder = os.environ.get("HELMHOLTZ_CACHE_DIR") or None
+    f = tempfile.TemporaryFile(dir=folder, prefix="helmholtz-compressed-")
+    return None, f
+
+
+def _compress_split(reader: Any, quality: int | None, options: TrainOptions, in_memory: bool, hasher: Any = None, count_bits: bool = False) -> tuple[Any, int]:
+    """``reader``'s images round-tripped at ``quality`` (None: as they are), chunk by chunk, as one uint8 tensor; and their bits."""
+    import torch
+
+    dev = torch.device(options.device)
+    n = len(reader)
+    shape = (n, *reader.image_shape)
+    per_image = max(1, int(np.prod(reader.image_shape)))
+    chunk = max(1, CHUNK_BYTES // per_image)
+    dest, spill = _destination(shape, dev, in_memory)
+    if hasher is not None:
+        hasher.update(f"{np.dtype(np.uint8).str}{shape};".encode())
+    bits = 0
+    try:
+        for start in range(0, n, chunk):
+            x, _ = reader[start : start + chunk]
+            x = np.ascontiguousarray(x)
+            if count_bits:
+                bits += int(np.asarray(jpeg.bits(x, quality, num_threads=options.num_threads), dtype=np.int64).sum())
+            out = x if quality is None else compress_many(x, [quality], device=options.device)[0]
+            if hasher is not None or spill is not None:
+                host = out if isinstance(out, np.ndarray) else out.cpu().numpy()
+                host = np.ascontiguousarray(host)
+                if hasher is not None:
+                    hasher.update(memoryview(host).cast("B"))
+                if spill is not None:
+                    spill.write(memoryview(host).cast("B"))
+            if dest is not None:
+                dest[start : start + len(x)] = torch.as_tensor(out).to(dev)
+        if spill is not None:
+            spill.flush()
+            mapped = np.memmap(spill, dtype=np.uint8, mode="r+", shape=shape) if n else np.empty(shape, np.uint8)
+            dest = torch.from_numpy(mapped)
+    finally:
+        if spill is not None:
+            spill.close()  # the mapping keeps the deleted file alive as long as it is used
+    return dest, bits
+
+
+def _label_bytes(hasher: Any, labels: np.ndarray) -> None:
+    y = np.ascontiguousarray(labels)
+    hasher.update(f"{y.dtype.str}{y.shape};".encode())
+    hasher.update(memoryview(y).cast("B"))
+
+
+def _prepare(ds: Any, quality: int, options: TrainOptions) -> Prepared:
+    """Both splits round-tripped at ``quality`` on the device, chunk by chunk, and the training set's bpp.
+
+    The splits are read through their readers and never concatenated;
+    ``data_sha256`` equals :func:`array_sha256` of ``[x_train, y_train,
+    x_test, y_test]`` compressed, computed as the chunks are made.
+    """
     import torch
 
     t0 = time.perf_counter()
-    n = len(ds.y_train)
-    both = compress_many(np.concatenate([ds.x_train, ds.x_test]), [quality], device=options.device)[0]
-    x_train, x_test = both[:n], both[n:]
+    in_memory = isinstance(ds, Dataset)
+    hasher = hashlib.sha256()
+    train, test = ds.reader("train"), ds.reader("test")
+    x_train, bits = _compress_split(train, quality, options, in_memory, hasher, count_bits=True)
+    _label_bytes(hasher, ds.y_train)
+    x_test, _ = _compress_split(test, quality, options, in_memory, hasher)
+    _label_bytes(hasher, ds.y_test)
     dev = torch.device(options.device)
     y_train = torch.as_tensor(ds.y_train).to(dev)
     y_test = torch.as_tensor(ds.y_test).to(dev)
-    bits = jpeg.bits(ds.x_train, quality, num_threads=options.num_threads)
-    pixels = ds.x_train.shape[0] * ds.x_train.shape[1] * ds.x_train.shape[2]
+    h, w, _ = train.image_shape
+    pixels = len(train) * h * w
     compress_time = time.perf_counter() - t0
     return Prepared(
         train=(x_train, y_train),
         test=(x_test, y_test),
-        rate={"bpp": float(np.asarray(bits, dtype=np.int64).sum()) / pixels},
-        data_sha256=array_sha256([x_train, ds.y_train, x_test, ds.y_test]),
+        rate={"bpp": float(bits) / pixels},
+        data_sha256=hasher.hexdigest(),
         compress_time_s=compress_time,
     )
 
@@ -155,7 +235,7 @@ def _evaluate(spec: TrialSpec, ds: Dataset, record: dict, state: dict, requests:
 
     def test_images(q: int | None) -> Any:
         if q not in compressed:
-            compressed[q] = torch.as_tensor(ds.x_test).to(dev) if q is None else compress_many(ds.x_test, [q], device=options.device)[0]
+            compressed[q] = _compress_split(ds.reader("test"), q, options, isinstance(ds, Dataset))[0]
         return compressed[q]
 
     out = []

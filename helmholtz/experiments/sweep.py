@@ -31,7 +31,7 @@ from .spec import TrialSpec
 from .evaluate import EvalPlan, check_attack_subset, requests_for
 from .local import WorkerReport, run_local
 from .store import INT64_MAX, ResultStore, check_output_folder, db_path
-from .trial import DataCache, check_source, load_trial_data, parse_image_size
+from .trial import DataCache, check_source, load_trial_data, parse_image_size_fit
 
 __all__ = ["DEFAULT_QUALITIES", "EXECUTORS", "EvalPlan", "SweepResult", "plan_trials", "run_sweep", "check_device"]
 
@@ -104,10 +104,10 @@ def plan_trials(
     train_subset = _positive_int(train_subset, "train_subset", allow_none=True)
     test_subset = _positive_int(test_subset, "test_subset", allow_none=True)
     if image_size is not None:
-        h, w = parse_image_size(image_size)
+        (h, w), fit = parse_image_size_fit(image_size)
         if not get_spec(dataset).resizable:
-            raise ValueError(f"--image-size applies to image folders (folder); {dataset} has one size already")
-        image_size = f"{h}x{w}"
+            raise ValueError(f"--image-size applies to image folders and photo data sets (folder, imagenet, ...); {dataset} has one size already")
+        image_size = f"{h}x{w}" + ("" if fit == "crop" else f":{fit}")
     models, levels, seeds = _axis(models, "models"), _axis(levels, "levels"), _axis(seeds, "seeds")
     canon_models = _once([runner.check_model(m) for m in models], models, "models", "model")
     canon_levels = _once([runner.check_level(q) for q in levels], levels, "levels", runner.level)

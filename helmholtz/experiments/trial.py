@@ -15,27 +15,57 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ..data import get_spec, resolve_data_dir
+from ..data import get_spec, parse_size, resolve_data_dir
 from ..errors import DataError
 from .fingerprint import array_sha256, code_fingerprint, device_name, recipe_json
 from .runners import Prepared, TrainOptions, runner_for
 from .spec import TrialSpec
 from .store import COLUMNS, write_new_file
 
-__all__ = ["load_trial_data", "parse_image_size", "source_sha256", "check_source", "run_trial", "save_weights", "weights_payload", "load_weights", "MODELS_DIR", "DataCache"]
+__all__ = ["load_trial_data", "parse_image_size", "parse_image_size_fit", "source_sha256", "check_source", "run_trial", "save_weights", "weights_payload", "load_weights", "MODELS_DIR", "DataCache"]
 
 #: Folder of the output folder where each trial's final weights are kept.
 MODELS_DIR = "models"
 
 
-def parse_image_size(text: Any) -> tuple[int, int]:
-    """``"64x48"`` -> ``(64, 48)``: height by width, each >= 1."""
+#: How ``--image-size`` reaches its size (``--fit``); ``crop`` is the default and is not written into ``image_size``.
+FITS = ("crop", "pad", "stretch")
+
+
+def parse_image_size_fit(text: Any) -> tuple[tuple[int, int], str]:
+    """``"64x48"`` -> ``((64, 48), "crop")``; ``"64x48:pad"`` -> ``((64, 48), "pad")``.
+
+    A trial's ``image_size`` holds the size and, unless it is the default
+    centre crop, the fit after a colon, so that the fit is part of the
+    trial's key.
+
+    Raises
+    ------
+    TypeError
+        Not a string.
+    ValueError
+        Not ``HxW[:fit]`` with H, W >= 1, a fit other than crop, pad or
+        stretch, or more pixels per image than ``HELMHOLTZ_MAX_IMAGE_PIXELS``
+        (so a huge size is refused before anything is allocated).
+    """
     if not isinstance(text, str):
         raise TypeError(f"image_size must be a string 'HxW' such as '32x32'; got {text!r}")
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) >= 1 for p in parts):
-        raise ValueError(f"image_size must be 'HxW' with H, W >= 1 (e.g. 32x32); got {text!r}")
-    return int(parts[0]), int(parts[1])
+    size, _, fit = text.partition(":")
+    fit = fit or "crop"
+    if fit not in FITS:
+        raise ValueError(f"image_size {text!r}: the fit after ':' must be one of {', '.join(FITS)}")
+    return parse_size(size, "image_size"), fit
+
+
+def parse_image_size(text: Any) -> tuple[int, int]:
+    """``"64x48"`` -> ``(64, 48)``: height by width, each >= 1 (see :func:`parse_image_size_fit`)."""
+    return parse_image_size_fit(text)[0]
+
+
+def _resizable_names() -> str:
+    from ..data import dataset_names
+
+    return ", ".join(n for n in dataset_names() if get_spec(n).resizable)
 
 
 def load_trial_data(dataset: str, data_dir: Any, train_subset: int | None, test_subset: int | None, download: bool = False,
@@ -50,12 +80,13 @@ def load_trial_data(dataset: str, data_dir: Any, train_subset: int | None, test_
         If ``image_size`` is given for a data set that cannot be resized.
     """
     spec = get_spec(dataset)
-    root = data_dir if (download and data_dir is not None) else str(resolve_data_dir(data_dir))
+    located = "path" in spec.extra  # a source named by where it is: data_dir only resolves a relative path
+    root = data_dir if (download and data_dir is not None) or (located and not data_dir) else str(resolve_data_dir(data_dir))
     options: dict[str, Any] = {}
     if image_size is not None:
         if not spec.resizable:
-            raise ValueError(f"--image-size applies to image folders (folder); {dataset} has one size already")
-        options["size"] = parse_image_size(image_size)
+            raise ValueError(f"--image-size applies to image folders and photo data sets ({_resizable_names()}, hf:, wds:); {dataset} has one size already")
+        options["size"], options["fit"] = parse_image_size_fit(image_size)
     full = spec.loader(root, download=True) if download and spec.downloadable else spec.loader(root, **options)
     if train_subset is None and test_subset is None:
         return full
@@ -63,7 +94,15 @@ def load_trial_data(dataset: str, data_dir: Any, train_subset: int | None, test_
 
 
 def source_sha256(ds: Any) -> str:
-    """SHA-256 of a loaded data set (subset) before any compression: its images or clips, labels and split."""
+    """SHA-256 of a loaded data set (subset) before any compression: its images or clips, labels and split.
+
+    A prepared set's comes from its manifest (computed once, when it was
+    prepared) and a set read from files from their names, sizes and times:
+    neither is re-hashed from the pixels.
+    """
+    fingerprint = getattr(ds, "fingerprint", None)
+    if isinstance(fingerprint, str):
+        return fingerprint
     if hasattr(ds, "x_train"):
         return array_sha256([ds.x_train, ds.y_train, ds.x_test, ds.y_test])
     return array_sha256([list(ds.waveforms), ds.labels, ds.is_test])
