@@ -17,6 +17,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -37,12 +38,29 @@ def _run(cmd, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=900, **kwargs)
 
 
+def _copy_source(target: Path) -> None:
+    """Copy the tracked and the untracked-but-not-ignored files of the checkout to ``target``."""
+    listed = _run(["git", "-C", REPO, "ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+    if listed.returncode != 0:  # not a git checkout (an unpacked sdist): copy all but build outputs
+        shutil.copytree(REPO, target, ignore=shutil.ignore_patterns(".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", "*.so"))
+        return
+    for name in filter(None, listed.stdout.split("\0")):
+        src = REPO / name
+        if src.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target / name)
+
+
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory) -> dict:
     """The sdist, the wheel and the build log of ``python -m build``."""
     pytest.importorskip("build", reason="python -m build needs the build package (the test extra installs it)")
     out = tmp_path_factory.mktemp("dist")
-    proc = _run([sys.executable, "-m", "build", "--outdir", out, REPO], cwd=out)
+    # Build from a copy of the source as git sees it: building in place would leave an egg-info folder in
+    # the checkout, whose entry points then shadow the venv's install for any later run from the repo root.
+    source = tmp_path_factory.mktemp("source") / "helmholtz"
+    _copy_source(source)
+    proc = _run([sys.executable, "-m", "build", "--outdir", out, source], cwd=out)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-6000:]
     (sdist,) = out.glob("helmholtz_ml-*.tar.gz")
